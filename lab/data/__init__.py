@@ -1,0 +1,1 @@
+"""LightningDataModules: embedded data sets, generated data, and standard file formats."""

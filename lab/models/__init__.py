@@ -1,0 +1,1 @@
+"""One LightningModule per family: steps, losses, metrics and optimisers."""

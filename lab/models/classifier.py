@@ -1,0 +1,81 @@
+"""Classifier: any net that maps inputs to class logits, trained with softmax cross-entropy."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from lab.models.optim import configure_optimizers
+from lab.viz import image_path, log_image, save_figure, save_image_grid
+
+
+class Classifier(pl.LightningModule):
+    def __init__(self, net: nn.Module, num_classes: int, optimizer: Callable, scheduler: Callable | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        self.net = net
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.accuracy = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes, average="micro")
+                                       for s in ("train", "val", "test")})
+        self.confusion = MulticlassConfusionMatrix(num_classes)
+        self._mistakes: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(self, batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        self.accuracy[f"{stage}_acc"](logits, y)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/acc", self.accuracy[f"{stage}_acc"], on_step=False, on_epoch=True, prog_bar=True)
+        return loss, logits
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")[0]
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        _, logits = self._step(batch, "test")
+        predicted = logits.argmax(-1)
+        self.confusion.update(predicted, y)
+        wrong = predicted != y
+        if x.ndim == 4 and wrong.any():
+            self._mistakes.append((x[wrong].cpu(), y[wrong].cpu(), predicted[wrong].cpu()))
+
+    def on_test_epoch_start(self) -> None:
+        self.confusion.reset()
+        self._mistakes = []
+
+    def on_test_epoch_end(self) -> None:
+        matrix = self.confusion.compute().cpu().numpy()
+        figure, axis = plt.subplots(figsize=(5, 5))
+        axis.imshow(matrix, cmap="Blues")
+        for (i, j), count in np.ndenumerate(matrix):
+            axis.text(j, i, int(count), ha="center", va="center", fontsize=7)
+        axis.set(xlabel="predicted", ylabel="true", title="test confusion matrix")
+        path = save_figure(figure, image_path(self.trainer, "test/confusion_matrix"))
+        log_image(self.trainer, "test/confusion_matrix", path)
+        if self._mistakes:
+            images = torch.cat([m[0] for m in self._mistakes])[:64]
+            low, high = images.amin(), images.amax()
+            labels = torch.cat([m[1] for m in self._mistakes])[:64]
+            guesses = torch.cat([m[2] for m in self._mistakes])[:64]
+            path = save_image_grid((images - low) / (high - low + 1e-8), image_path(self.trainer, "test/misclassified"))
+            caption = " ".join(f"{int(t)}->{int(p)}" for t, p in zip(labels, guesses))
+            log_image(self.trainer, "test/misclassified", path, caption=f"true->predicted: {caption}")
+
+    def configure_optimizers(self):
+        return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)

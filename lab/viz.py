@@ -1,0 +1,66 @@
+"""Pictures people would rather look at than read: image grids and figures, saved and logged."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> np.ndarray:
+    """Tile images (N, C, H, W) with values in [0, 1] into one (H', W', C) array, row-major."""
+    images = images.detach().float().cpu().clamp(0, 1)
+    n, c, h, w = images.shape
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
+    ncol = int(math.ceil(n / nrow))
+    grid = np.ones((ncol * (h + padding) + padding, nrow * (w + padding) + padding, c), dtype=np.float32)
+    for i in range(n):
+        row, col = divmod(i, nrow)
+        top, left = padding + row * (h + padding), padding + col * (w + padding)
+        grid[top:top + h, left:left + w] = images[i].permute(1, 2, 0).numpy()
+    return grid
+
+
+def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 3) -> Path:
+    """Write a PNG grid of images (N, C, H, W) in [0, 1], each pixel `scale` pixels wide."""
+    grid = make_grid(images, nrow)
+    if scale > 1:
+        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if grid.shape[2] == 1:
+        plt.imsave(path, grid[:, :, 0], cmap="gray", vmin=0, vmax=1)
+    else:
+        plt.imsave(path, grid)
+    return path
+
+
+def save_figure(figure, path: str | Path) -> Path:
+    """Write a matplotlib figure to PNG and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def image_path(trainer, key: str) -> Path:
+    """Where a run keeps an image: `<run dir>/images/<key>_epoch<E>.png` ('/' in key becomes '_')."""
+    name = key.replace("/", "_")
+    return Path(trainer.default_root_dir) / "images" / f"{name}_epoch{trainer.current_epoch:03d}.png"
+
+
+def log_image(trainer, key: str, path: str | Path, caption: str | None = None) -> None:
+    """Send a saved PNG to every logger that takes images (W&B); the file stays in the run dir."""
+    if trainer is None or trainer.sanity_checking or not trainer.is_global_zero:
+        return
+    for logger in trainer.loggers:
+        if hasattr(logger, "log_image"):
+            logger.log_image(key=key, images=[str(path)], caption=[caption] if caption else None,
+                             step=trainer.global_step)
