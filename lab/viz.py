@@ -62,5 +62,5 @@ def log_image(trainer, key: str, path: str | Path, caption: str | None = None) -
         return
     for logger in trainer.loggers:
         if hasattr(logger, "log_image"):
-            logger.log_image(key=key, images=[str(path)], caption=[caption] if caption else None,
-                             step=trainer.global_step)
+            extra = {"caption": [caption]} if caption else {}  # WandbLogger rejects caption=None
+            logger.log_image(key=key, images=[str(path)], step=trainer.global_step, **extra)
