@@ -21,7 +21,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a bad file
-        raise LabError(f"checkpoint {path} cannot be read ({type(error).__name__}: {error}); "
+        reason = (str(error).strip().splitlines() or [""])[0][:160]
+        raise LabError(f"checkpoint {path} cannot be read ({type(error).__name__}: {reason}); "
                        "it may be truncated or not a Lightning checkpoint") from None
 
 

@@ -1,0 +1,80 @@
+"""Each bad input gets one clear error naming the problem and the fix."""
+
+import subprocess
+import sys
+
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+
+from lab.errors import LabError
+from lab.train import compose_config
+
+from conftest import REPO
+
+
+def test_unknown_experiment_lists_the_available_ones():
+    with pytest.raises(MissingConfigException, match=r"(?s)experiment/nope.*Available options.*lenet_mnist5k.*xor_mlp"):
+        compose_config(["experiment=nope"])
+
+
+def test_unknown_group_option_lists_the_available_ones():
+    with pytest.raises(MissingConfigException, match=r"(?s)model/transformer9.*Available options.*lenet.*resnet"):
+        compose_config(["model=transformer9"])
+
+
+def test_wrong_key_is_refused():
+    with pytest.raises(ConfigCompositionException, match=r"Could not override 'model\.optimizer\.lrr'"):
+        compose_config(["model.optimizer.lrr=0.1"])
+
+
+@pytest.mark.parametrize("override, key", [("model.optimizer.lr=-0.1", "model.optimizer.lr"),
+                                           ("data.batch_size=0", "data.batch_size")])
+def test_non_positive_values_are_refused(run_exp, override, key):
+    with pytest.raises(LabError, match=rf"{key} must be > 0, got -?0"):
+        run_exp(["experiment=xor_mlp", override])
+
+
+def test_cli_prints_one_line_error_and_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, "scripts/train.py", "experiment=xor_mlp", "model.optimizer.lr=-1",
+                             "logger=none", f"hydra.run.dir={tmp_path}"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "error: model.optimizer.lr must be > 0, got -1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_unknown_experiment_names_choices(tmp_path):
+    result = subprocess.run([sys.executable, "scripts/train.py", "experiment=nope", f"hydra.run.dir={tmp_path}"],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "Could not find 'experiment/nope'" in result.stderr and "xor_mlp" in result.stderr
+
+
+def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(run_exp, tmp_path):
+    overrides = ["experiment=digits_mlp", "optimizer@model.optimizer=sgd", "model.optimizer.lr=1e12",
+                 "model.optimizer.nesterov=false", "model.optimizer.momentum=0", "trainer.max_epochs=3"]
+    with pytest.raises(LabError, match=r"training loss became (nan|inf) at global step \d+ .*Lower the learning rate"):
+        run_exp(overrides)
+
+
+def test_checkpoint_from_another_model_is_refused(run_exp, tmp_path):
+    run_exp(["experiment=xor_mlp", "trainer.max_epochs=1"], subdir="small")
+    last = tmp_path / "small" / "checkpoints" / "last.ckpt"
+    with pytest.raises(LabError, match=r"does not match the model .*shape mismatch.*resume with the experiment"):
+        run_exp(["experiment=xor_mlp", "model.net.hidden=[16]", f"ckpt_path={last}"], subdir="big")
+
+
+def test_missing_checkpoint_is_named(run_exp, tmp_path):
+    with pytest.raises(LabError, match=r"checkpoint .*nothing.ckpt does not exist"):
+        run_exp(["experiment=xor_mlp", f"ckpt_path={tmp_path / 'nothing.ckpt'}"])
+
+
+def test_corrupt_checkpoint_is_named(run_exp, tmp_path):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(LabError, match=r"bad.ckpt cannot be read .*truncated"):
+        run_exp(["experiment=xor_mlp", f"ckpt_path={bad}"])
+
+
+def test_data_shape_that_does_not_match_the_config(run_exp):
+    with pytest.raises(LabError, match=r"shape \(1, 28, 28\) but the config says data.input_shape=\[3, 32, 32\]"):
+        run_exp(["data.input_shape=[3,32,32]", "trainer.max_epochs=1"])
