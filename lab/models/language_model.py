@@ -1,0 +1,141 @@
+"""Character language model: next-character cross-entropy, perplexity and bits per character, sampling.
+
+The net maps (tokens, state) -> (logits, state) (lab.nets.rnn.RecurrentLM, lab.nets.transformer.CausalTransformer).
+The vocabulary lives in the buffer `vocab_codes` (code points, -1 for unused slots): it is filled from the
+datamodule at setup, saved in every checkpoint with the weights, and unused slots are masked out of the softmax.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.text import Perplexity
+
+from lab.data.text import encode
+from lab.errors import LabError
+from lab.models.optim import configure_optimizers
+
+
+class LanguageModel(pl.LightningModule):
+    def __init__(self, net: nn.Module, vocab_size: int, optimizer: Callable, scheduler: Callable | None = None,
+                 sample_prompt: str = "def ", sample_length: int = 300, temperature: float = 0.8,
+                 top_k: int | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        self.net = net
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.register_buffer("vocab_codes", torch.full((vocab_size,), -1, dtype=torch.long))
+        self.perplexity = nn.ModuleDict({stage: Perplexity() for stage in ("val", "test")})
+
+    @property
+    def vocab(self) -> str:
+        return "".join(chr(code) for code in self.vocab_codes.tolist() if code >= 0)
+
+    def set_vocab(self, vocab: str) -> None:
+        if len(vocab) > len(self.vocab_codes):
+            raise LabError(f"vocabulary of {len(vocab)} characters does not fit model.vocab_size={len(self.vocab_codes)}")
+        codes = torch.full_like(self.vocab_codes, -1)
+        codes[:len(vocab)] = torch.tensor([ord(char) for char in vocab], dtype=torch.long)
+        self.vocab_codes.copy_(codes)
+
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule if self.trainer is not None else None
+        vocab = getattr(datamodule, "vocab", "")
+        if not vocab:
+            raise LabError("the language model needs a text datamodule (data=text) that provides a vocabulary")
+        self.set_vocab(vocab)
+        context = getattr(self.net, "context", None)
+        if context is not None and datamodule.seq_len > context:
+            raise LabError(f"data.seq_len={datamodule.seq_len} is longer than the attention context "
+                           f"model.net.context={context}; raise the context or lower data.seq_len")
+
+    def forward(self, tokens: torch.Tensor, state=None):
+        """Logits (batch, time, vocab_size) with unused vocabulary slots at -inf, and the net's state."""
+        logits, state = self.net(tokens, state)
+        unused = self.vocab_codes < 0
+        if unused.all():
+            return logits, state
+        return logits.masked_fill(unused, float("-inf")), state
+
+    def _loss(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        window = batch[0]
+        inputs, targets = window[:, :-1], window[:, 1:]
+        logits, _ = self(inputs)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)), logits, targets
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss, _, _ = self._loss(batch)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        return loss
+
+    def _eval_step(self, batch, stage: str) -> None:
+        loss, logits, targets = self._loss(batch)
+        self.perplexity[stage].update(logits, targets)
+        self.log(f"{stage}/loss", loss, on_epoch=True)
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        ppl = self.perplexity[stage].compute()
+        self.perplexity[stage].reset()
+        self.log(f"{stage}/ppl", ppl, prog_bar=True)
+        self.log(f"{stage}/bpc", torch.log2(ppl), prog_bar=True)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+        if not self.trainer.sanity_checking:
+            self._log_sample()
+
+    def _log_sample(self) -> None:
+        hp = self.hparams
+        generator = torch.Generator(device=self.device).manual_seed(self.current_epoch)
+        text = self.generate(hp.sample_prompt, hp.sample_length, hp.temperature, hp.top_k, generator)
+        self.print(f"\n--- sample, epoch {self.current_epoch}, temperature {hp.temperature} ---\n{text}\n---")
+        if not self.trainer.is_global_zero:
+            return
+        for logger in self.trainer.loggers:
+            if hasattr(logger, "log_text"):
+                logger.log_text(key="samples", columns=["epoch", "prompt", "temperature", "text"],
+                                data=[[self.current_epoch, hp.sample_prompt, hp.temperature, text]],
+                                step=self.global_step)
+
+    @torch.no_grad()
+    def generate(self, prompt: str, length: int = 300, temperature: float = 0.8, top_k: int | None = None,
+                 generator: torch.Generator | None = None) -> str:
+        """`prompt` followed by `length` sampled characters; temperature 0 picks the most likely character."""
+        if not prompt:
+            raise LabError("the prompt is empty; give at least one character, e.g. prompt='def '")
+        if temperature < 0:
+            raise LabError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+        vocab = self.vocab
+        if not vocab:
+            raise LabError("this language model has no vocabulary yet; train it or load it from a checkpoint")
+        was_training = self.training
+        self.eval()
+        logits, state = self(encode(prompt, vocab).to(self.device)[None])
+        chosen = []
+        for _ in range(length):
+            last = logits[0, -1]
+            if temperature == 0:
+                token = last.argmax().view(1)
+            else:
+                last = last / temperature
+                if top_k:
+                    threshold = torch.topk(last, min(top_k, len(vocab))).values[-1]
+                    last = last.masked_fill(last < threshold, float("-inf"))
+                token = torch.multinomial(F.softmax(last, dim=-1), 1, generator=generator)
+            chosen.append(token)
+            logits, state = self(token.view(1, 1), state)
+        self.train(was_training)
+        indices = torch.cat(chosen).tolist() if chosen else []
+        return prompt + "".join(vocab[i] for i in indices)
+
+    def configure_optimizers(self):
+        return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
+
+
