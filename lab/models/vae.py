@@ -1,0 +1,183 @@
+"""Variational auto-encoder: reparameterised Gaussian posterior, Bernoulli or Gaussian pixels, ELBO in nats per image.
+
+Logged per image, in nats: `elbo` = `recon` (E_q log p(x|z)) - `kl` (KL(q(z|x) || N(0, I))). Training minimises
+-(recon - beta_t * kl) with beta_t warmed up linearly over `kl_warmup_steps`. At test time `test/nll_iw` is the
+importance-weighted estimate -log (1/k sum_i p(x, z_i) / q(z_i|x)) with k = `iw_samples` (Burda et al. 2015), a
+tighter bound than the ELBO: nll_iw <= -elbo.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lab.errors import LabError
+from lab.models.generative import GenerativeModule
+from lab.models.optim import configure_optimizers
+
+LOG_2PI = math.log(2 * math.pi)
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def reparameterize(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = mean + exp(logvar / 2) * eps, eps ~ N(0, I): a sample that gradients flow through."""
+    return mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+
+
+def kl_standard_normal(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, I)) summed over the last dimension, in closed form."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+
+def gaussian_log_density(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (LOG_2PI + logvar + (z - mean).pow(2) * torch.exp(-logvar)).sum(-1)
+
+
+class VAE(GenerativeModule):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, optimizer: Callable, scheduler: Callable | None = None,
+                 image_shape: Sequence[int] = (1, 28, 28), latent_dim: int = 16, likelihood: str = "bernoulli",
+                 gaussian_std: float = 0.1, beta: float = 1.0, kl_warmup_steps: int = 0, iw_samples: int = 64,
+                 num_images: int = 32, classifier_ckpt: str | None = None, sample_metrics: bool = True,
+                 num_classes: int = 10, classifier_epochs: int = 2) -> None:
+        super().__init__(image_shape, latent_dim, classifier_ckpt, sample_metrics, num_classes, classifier_epochs)
+        self.save_hyperparameters(ignore=["encoder", "decoder", "optimizer", "scheduler"], logger=False)
+        if likelihood not in LIKELIHOODS:
+            raise LabError(f"unknown likelihood {likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
+        for net in (encoder, decoder):
+            if getattr(net, "latent_dim", latent_dim) != latent_dim or \
+                    tuple(getattr(net, "image_shape", self.image_shape)) != self.image_shape:
+                raise LabError(f"{type(net).__name__} is built for latent {net.latent_dim} and images "
+                               f"{list(net.image_shape)}, the VAE for latent {latent_dim} and images "
+                               f"{list(self.image_shape)}; set model.latent_dim / model.image_shape once")
+        if iw_samples < 1:
+            raise LabError(f"model.iw_samples must be >= 1, got {iw_samples}")
+        self.encoder, self.decoder = encoder, decoder
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self._first_batch: torch.Tensor | None = None
+
+    # the probabilistic model
+    def log_likelihood(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per image, from the decoder output `out` (logits of pixel means)."""
+        if self.hparams.likelihood == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(out, x.expand_as(out), reduction="none").flatten(-3).sum(-1)
+        std = self.hparams.gaussian_std
+        return (-0.5 * ((x - torch.sigmoid(out)) / std).pow(2) - math.log(std) - 0.5 * LOG_2PI).flatten(-3).sum(-1)
+
+    def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        mean, logvar = self.encoder(x)
+        z = reparameterize(mean, logvar)
+        recon = self.log_likelihood(x, self.decoder(z))
+        kl = kl_standard_normal(mean, logvar)
+        return {"recon": recon, "kl": kl, "elbo": recon - kl, "mean": mean}
+
+    def kl_weight(self) -> float:
+        warmup = self.hparams.kl_warmup_steps
+        ramp = min(1.0, self.global_step / warmup) if warmup > 0 else 1.0
+        return self.hparams.beta * ramp
+
+    @torch.no_grad()
+    def iw_log_likelihood(self, x: torch.Tensor, k: int, max_images: int = 8192) -> torch.Tensor:
+        """log p(x) estimated with `k` importance samples from q(z|x), per image."""
+        mean, logvar = self.encoder(x)
+        chunk = max(1, max_images // len(x))
+        log_w = []
+        for start in range(0, k, chunk):
+            n = min(chunk, k - start)
+            z = mean + torch.exp(0.5 * logvar) * torch.randn(n, *mean.shape, device=x.device)
+            out = self.decoder(z.flatten(0, 1)).view(n, len(x), *self.image_shape)
+            log_w.append(self.log_likelihood(x, out) + gaussian_log_density(z, torch.zeros_like(z), torch.zeros_like(z))
+                         - gaussian_log_density(z, mean, logvar))
+        return torch.logsumexp(torch.cat(log_w), 0) - math.log(k)
+
+    # steps
+    def _log_terms(self, stage: str, terms: dict[str, torch.Tensor]) -> None:
+        on_step = stage == "train"
+        for name in ("elbo", "recon", "kl"):
+            self.log(f"{stage}/{name}", terms[name].mean(), on_step=on_step, on_epoch=True, prog_bar=name == "elbo")
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x = batch[0]
+        self.check_images(x)
+        terms = self(x)
+        loss = -(terms["recon"] - self.kl_weight() * terms["kl"]).mean()
+        self.log("train/loss", loss, on_step=True, on_epoch=True)
+        self._log_terms("train", terms)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x = batch[0]
+        self.check_images(x)
+        terms = self(x)
+        self.log("val/loss", -terms["elbo"].mean())
+        self._log_terms("val", terms)
+        self.add_real(x)
+        if batch_idx == 0:
+            self._first_batch = x[: self.hparams.num_images]
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        x = batch[0]
+        self.check_images(x)
+        terms = self(x)
+        self._log_terms("test", terms)
+        self.log("test/nll_iw", -self.iw_log_likelihood(x, self.hparams.iw_samples).mean(), prog_bar=True)
+        self.add_real(x)
+        if batch_idx == 0:
+            self._first_batch = x[: self.hparams.num_images]
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_sample_metrics("val")
+        self.save_pictures("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_sample_metrics("test")
+        self.save_pictures("test")
+
+    # pictures
+    @torch.no_grad()
+    def reconstructions(self, x: torch.Tensor, nrow: int = 8) -> torch.Tensor:
+        """Rows of inputs, each followed by a row of their reconstructions (decoded posterior means)."""
+        recon = self.decode_latent(self.encoder(x)[0])
+        n = len(x) // nrow * nrow or len(x)
+        nrow = min(nrow, n)
+        pairs = torch.stack([x[:n].view(-1, nrow, *x.shape[1:]), recon[:n].view(-1, nrow, *x.shape[1:])], 1)
+        return pairs.flatten(0, 2)
+
+    @torch.no_grad()
+    def traversal(self, x: torch.Tensor | None, steps: int = 9, max_dims: int = 8) -> tuple[torch.Tensor, int]:
+        """A 2-D latent: a steps^2 grid over the prior's quantiles. Otherwise: the most active coordinates
+        (highest variance of posterior means over `x`), each varied over [-3, 3] from the first image's code."""
+        device = self.device
+        if self.latent_dim == 2:
+            steps = 15
+            values = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, steps))
+            z = torch.cartesian_prod(values, values).flip(-1).to(device)
+            return self.decode_latent(z), steps
+        means = self.encoder(x)[0] if x is not None else torch.zeros(2, self.latent_dim, device=device)
+        dims = means.var(0).argsort(descending=True)[: min(max_dims, self.latent_dim)]
+        z = means[0].repeat(len(dims), steps, 1)
+        values = torch.linspace(-3, 3, steps, device=device)
+        for row, dim in enumerate(dims):
+            z[row, :, dim] = values
+        return self.decode_latent(z.flatten(0, 1)), steps
+
+    def save_pictures(self, stage: str) -> None:
+        if self.trainer.sanity_checking:
+            return
+        x = self._first_batch
+        if x is not None:
+            self.save_grid(f"{stage}/reconstructions", self.reconstructions(x), nrow=8,
+                           caption="odd rows: inputs; even rows: reconstructions")
+        self.save_grid(f"{stage}/samples", self.sample(64, seed=0), nrow=8, caption="z ~ N(0, I)")
+        images, nrow = self.traversal(x)
+        self.save_grid(f"{stage}/traversal", images, nrow=nrow,
+                       caption="2-D latent grid" if self.latent_dim == 2 else "rows: latent coordinates, -3..3")
+
+    def configure_optimizers(self):
+        return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
