@@ -48,6 +48,10 @@ class LanguageModel(pl.LightningModule):
         if not vocab:
             raise LabError("the language model needs a text datamodule (data=text) that provides a vocabulary")
         self.set_vocab(vocab)
+        unknown = sorted(set(self.hparams.sample_prompt) - set(vocab))
+        if unknown:
+            raise LabError(f"model.sample_prompt={self.hparams.sample_prompt!r} has characters the corpus lacks: "
+                           f"{''.join(unknown)!r}; set model.sample_prompt to text from the corpus")
         context = getattr(self.net, "context", None)
         if context is not None and datamodule.seq_len > context:
             raise LabError(f"data.seq_len={datamodule.seq_len} is longer than the attention context "
