@@ -64,3 +64,17 @@ def log_image(trainer, key: str, path: str | Path, caption: str | None = None) -
         if hasattr(logger, "log_image"):
             extra = {"caption": [caption]} if caption else {}  # WandbLogger rejects caption=None
             logger.log_image(key=key, images=[str(path)], step=trainer.global_step, **extra)
+
+
+def save_labelled_grid(images: torch.Tensor, titles: list[str], path: str | Path, ncol: int = 8) -> Path:
+    """Write images (N, C, H, W) in [0, 1] as a grid with a small title over each."""
+    n = len(images)
+    nrow = int(math.ceil(n / ncol))
+    figure, axes = plt.subplots(nrow, ncol, figsize=(ncol * 1.1, nrow * 1.25), squeeze=False)
+    for i, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if i < n:
+            image = images[i].detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
+            axis.imshow(image[:, :, 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=1)
+            axis.set_title(titles[i], fontsize=8)
+    return save_figure(figure, path)

@@ -13,7 +13,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from lab.models.optim import configure_optimizers
-from lab.viz import image_path, log_image, save_figure, save_image_grid
+from lab.viz import image_path, log_image, save_figure, save_labelled_grid
 
 
 class Classifier(pl.LightningModule):
@@ -73,9 +73,10 @@ class Classifier(pl.LightningModule):
             low, high = images.amin(), images.amax()
             labels = torch.cat([m[1] for m in self._mistakes])[:64]
             guesses = torch.cat([m[2] for m in self._mistakes])[:64]
-            path = save_image_grid((images - low) / (high - low + 1e-8), image_path(self.trainer, "test/misclassified"))
-            caption = " ".join(f"{int(t)}->{int(p)}" for t, p in zip(labels, guesses))
-            log_image(self.trainer, "test/misclassified", path, caption=f"true->predicted: {caption}")
+            titles = [f"{int(t)}→{int(p)}" for t, p in zip(labels, guesses)]
+            path = save_labelled_grid((images - low) / (high - low + 1e-8), titles,
+                                      image_path(self.trainer, "test/misclassified"))
+            log_image(self.trainer, "test/misclassified", path, caption="true→predicted")
 
     def configure_optimizers(self):
         return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
