@@ -22,7 +22,6 @@ class GenerativeModule(pl.LightningModule):
         super().__init__()
         self.image_shape = tuple(int(s) for s in image_shape)
         self.latent_dim = check_latent(latent_dim)
-        check_classifier_path(classifier_ckpt)
         self.classifier_ckpt, self.use_sample_metrics = classifier_ckpt, sample_metrics
         self.num_classes, self.classifier_epochs = num_classes, classifier_epochs
         self.sample_metrics: SampleMetrics | None = None
@@ -43,6 +42,7 @@ class GenerativeModule(pl.LightningModule):
                            f"gives {list(x.shape[1:])}; set model.image_shape (and data.input_shape) to the data's shape")
 
     def setup(self, stage: str) -> None:
+        check_classifier_path(self.classifier_ckpt)  # here, not in __init__: Hydra would wrap the LabError
         if not self.use_sample_metrics or self.sample_metrics is not None or stage not in ("fit", "validate", "test"):
             return
         datamodule = getattr(self.trainer, "datamodule", None)
