@@ -1,0 +1,273 @@
+"""The base of the actor-critic family: owns the envs, collects rollouts, logs, evaluates; subclasses update.
+
+An epoch = one rollout (collected when Lightning asks its DataLoader for the epoch's only batch) + `update(batch)`,
+the algorithm's optimisation passes in `training_step` (manual optimisation: PPO takes several minibatch steps
+per rollout, so `trainer.global_step` counts optimiser steps). Under DDP each rank steps its own envs seeded
+`seed + global_rank * num_envs`. Subclasses implement `targets` (advantages and returns of a rollout) and `update`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from typing import Callable
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lab.models.optim import configure_optimizers
+from lab.rl.evaluate import run_episodes
+from lab.rl.fast_forward import fast_forward
+from lab.rl.heads import make_head
+from lab.rl.normalize import ObsNormalizer, RewardScaler
+from lab.rl.rollout import EpisodeTracker, Rollout, RolloutDataset, collect_rollout
+from lab.rl.vec import VecEnv
+
+EVAL_SEED_OFFSET = 1_000_003
+
+
+def orthogonal_init(net: nn.Module, last_gain: float) -> None:
+    """CleanRL's init: orthogonal weights (gain sqrt 2, `last_gain` for the output layer), zero biases."""
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    for i, layer in enumerate(linears):
+        nn.init.orthogonal_(layer.weight, last_gain if i == len(linears) - 1 else math.sqrt(2))
+        nn.init.zeros_(layer.bias)
+
+
+class ActorCritic(pl.LightningModule):
+    def __init__(self, env_id: str, actor: Callable[..., nn.Module], critic: Callable[..., nn.Module],
+                 optimizer: Callable, scheduler: Callable | None = None, seed: int = 0, num_envs: int = 8,
+                 num_steps: int = 128, total_timesteps: int = 100_000, gamma: float = 0.99, gae_lambda: float = 0.95,
+                 ent_coef: float = 0.0, vf_coef: float = 0.5, max_grad_norm: float | None = 0.5,
+                 norm_adv: bool = True, anneal_lr: bool = True, normalize_obs: bool = False,
+                 normalize_reward: bool = False, init_log_std: float = 0.0, ortho_init: bool = True,
+                 env_kwargs: dict | None = None, eval_episodes: int = 20, eval_every: int = 0,
+                 stop_on_solve: bool = False, solved_threshold: float | None = None, stats_window: int = 20,
+                 num_threads: int | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["actor", "critic", "optimizer", "scheduler"], logger=False)
+        self.automatic_optimization = False
+        self.optimizer, self.scheduler = optimizer, scheduler
+        probe = VecEnv(env_id, 1, env_kwargs=env_kwargs)
+        obs_shape = probe.single_observation_space.shape
+        self.head = make_head(probe.single_action_space, init_log_std)
+        threshold = solved_threshold if solved_threshold is not None else probe.reward_threshold
+        self.solved_threshold = threshold
+        probe.close()
+        obs_dim = int(np.prod(obs_shape))
+        self.actor = actor(in_features=obs_dim, out_features=self.head.num_outputs)
+        self.critic = critic(in_features=obs_dim, out_features=1)
+        if ortho_init:
+            orthogonal_init(self.actor, 0.01)
+            orthogonal_init(self.critic, 1.0)
+        self.obs_norm = ObsNormalizer(obs_shape, normalize_obs)
+        self._fast_actor = fast_forward(self.actor)
+        self.reward_scaler = RewardScaler(num_envs, gamma, normalize_reward)
+        self.env: VecEnv | None = None
+        self._obs: torch.Tensor | None = None
+        self.env_steps = 0
+        self.episodes = 0
+        self.recent_returns: deque = deque(maxlen=stats_window)
+        self.recent_lengths: deque = deque(maxlen=stats_window)
+        self.solve_seconds: float | None = None
+        self.solve_env_steps: int | None = None
+        self.eval_solve_seconds: float | None = None
+        self.eval_solve_env_steps: int | None = None
+        self._train_seconds = 0.0
+        self._rollout_info: dict[str, float] = {}
+
+    # ----- acting -----------------------------------------------------------------------------------------
+    def policy_out(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(self.obs_norm(obs))
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.obs_norm(obs)).squeeze(-1)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Actions for raw observations (N, *obs_shape)."""
+        if self.obs_norm.enabled:
+            obs = self.obs_norm(obs)
+        return self.head.sample(self._fast_actor(obs), deterministic)
+
+    def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head.log_prob_entropy(self.policy_out(obs), actions)
+
+    # ----- rollouts -----------------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if self.hparams.num_threads:
+            torch.set_num_threads(self.hparams.num_threads)
+
+    def on_fit_start(self) -> None:  # before Lightning fetches the first rollout
+        rank_seed = self.hparams.seed + self.global_rank * self.hparams.num_envs
+        self.env = VecEnv(self.hparams.env_id, self.hparams.num_envs, seed=rank_seed, device=self.device,
+                          env_kwargs=self.hparams.env_kwargs)
+        self._obs = self.env.reset().to(self.device)
+        self.tracker = EpisodeTracker(self.hparams.num_envs, self.device)
+        self._fit_start = self._epoch_mark = time.perf_counter()
+        self._eval_seconds = 0.0
+
+    def on_fit_end(self) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(RolloutDataset(self._next_batch), batch_size=None, num_workers=0)
+
+    def targets(self, rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
+                terminated: torch.Tensor, truncated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(advantages, returns) of a (T, N) rollout; each algorithm says how."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def _next_batch(self) -> dict[str, torch.Tensor]:
+        self.eval()
+        rollout = collect_rollout(self.env, self.act, self._obs, self.hparams.num_steps, self.tracker)
+        self._obs = rollout.next_obs
+        batch = self._to_batch(rollout)
+        self.obs_norm.update(rollout.obs[rollout.valid])
+        self.train()
+        self.env_steps += rollout.env_steps * self.trainer.world_size
+        self.episodes += len(rollout.episode_returns)
+        self.recent_returns.extend(rollout.episode_returns.tolist())
+        self.recent_lengths.extend(rollout.episode_lengths.tolist())
+        return batch
+
+    def _to_batch(self, rollout: Rollout) -> dict[str, torch.Tensor]:
+        """Values, bootstraps, advantages and returns of a rollout, flattened to its valid transitions."""
+        t, n = rollout.rewards.shape
+        obs = rollout.obs.reshape(t * n, *rollout.obs.shape[2:])
+        actions = rollout.actions.reshape(t * n, *rollout.actions.shape[2:])
+        values = self.value(obs).reshape(t, n)
+        next_values = torch.cat([values[1:], self.value(rollout.next_obs)[None]])
+        if rollout.final_obs is not None and rollout.truncated.any():
+            cut = rollout.truncated
+            next_values[cut] = self.value(rollout.final_obs[cut])
+        done = rollout.terminated | rollout.truncated
+        rewards = self.reward_scaler(rollout.rewards, done)
+        advantages, returns = self.targets(rewards, values, next_values, rollout.terminated, rollout.truncated)
+        logprobs, _ = self.log_prob_entropy(obs, actions)
+        keep = rollout.valid.reshape(-1)
+        return {"obs": obs[keep], "actions": actions[keep], "logprobs": logprobs[keep], "values": values.reshape(-1)[keep],
+                "advantages": advantages.reshape(-1)[keep], "returns": returns.reshape(-1)[keep]}
+
+    # ----- optimisation -------------------------------------------------------------------------------------
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The algorithm's optimisation passes over one rollout; returns the metrics to log (incl. "loss")."""
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        optimizer = self.optimizers()
+        if self.hparams.anneal_lr:
+            frac = max(0.0, 1.0 - self.env_steps / self.hparams.total_timesteps)
+            for group in optimizer.optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+                group["lr"] = group["initial_lr"] * max(frac, 1e-3)
+        metrics = self.update(batch)
+        metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
+        metrics["lr"] = torch.tensor(optimizer.optimizer.param_groups[0]["lr"])
+        for key, value in metrics.items():
+            self.log(f"train/{key}", value, on_step=False, on_epoch=True, batch_size=1,
+                     prog_bar=key in ("policy_loss", "entropy"))
+        return metrics["loss"]
+
+    def step_optimizer(self, loss: torch.Tensor) -> None:
+        """zero_grad, backward (precision- and DDP-aware), clip by norm, step."""
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        if self.hparams.max_grad_norm:
+            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.max_grad_norm, gradient_clip_algorithm="norm")
+        optimizer.step()
+
+    def configure_optimizers(self):
+        return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
+
+    # ----- bookkeeping ------------------------------------------------------------------------------------
+    def on_train_epoch_end(self) -> None:
+        now = time.perf_counter()
+        self._train_seconds += now - self._epoch_mark
+        self._epoch_mark = now
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            scheduler.step()
+        log = dict(on_step=False, on_epoch=True, batch_size=1)
+        if self.recent_returns:
+            mean_return = float(np.mean(self.recent_returns))
+            self.log("train/return_mean", mean_return, prog_bar=True, **log)
+            self.log("train/episode_length", float(np.mean(self.recent_lengths)), **log)
+            if (self.solve_seconds is None and self.solved_threshold is not None
+                    and len(self.recent_returns) == self.recent_returns.maxlen
+                    and mean_return >= self.solved_threshold - 1e-6):
+                self.solve_seconds, self.solve_env_steps = self._train_seconds, self.env_steps
+        self.log("train/env_steps", float(self.env_steps), **log)
+        self.log("train/episodes", float(self.episodes), **log)
+        self.log("perf/env_steps_per_sec", self.env_steps / max(self._train_seconds, 1e-9), prog_bar=True, **log)
+        if self.solve_seconds is not None:
+            self.log("time/solve_seconds", self.solve_seconds, **log)
+            self.log("perf/solve_env_steps", float(self.solve_env_steps), **log)
+        every = self.hparams.eval_every
+        if every and (self.current_epoch + 1) % every == 0:
+            self._periodic_eval(log)
+        if self.env_steps >= self.hparams.total_timesteps:
+            self.trainer.should_stop = True
+        self._epoch_mark = time.perf_counter()
+
+    def _periodic_eval(self, log: dict) -> None:
+        start = time.perf_counter()
+        returns, _ = self.evaluate(self.hparams.eval_episodes)
+        self.log("eval/return_mean", float(returns.mean()), prog_bar=True, **log)
+        self.log("eval/return_std", float(returns.std()), **log)
+        if (self.eval_solve_seconds is None and self.solved_threshold is not None
+                and returns.mean() >= self.solved_threshold - 1e-6):
+            self.eval_solve_seconds, self.eval_solve_env_steps = self._train_seconds, self.env_steps
+            if self.hparams.stop_on_solve:
+                self.trainer.should_stop = True
+        if self.eval_solve_seconds is not None:
+            self.log("time/eval_solve_seconds", self.eval_solve_seconds, **log)
+            self.log("perf/eval_solve_env_steps", float(self.eval_solve_env_steps), **log)
+        self._eval_seconds += time.perf_counter() - start
+
+    def evaluate(self, episodes: int, deterministic: bool = True, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Returns and lengths of `episodes` fresh episodes (eval seeds differ from training seeds)."""
+        was_training = self.training
+        self.eval()
+        seed = self.hparams.seed + EVAL_SEED_OFFSET if seed is None else seed
+        result = run_episodes(self.hparams.env_id, lambda obs: self.act(obs, deterministic), episodes, seed,
+                              device=self.device, env_kwargs=self.hparams.env_kwargs)
+        self.train(was_training)
+        return result
+
+    # ----- test = deterministic evaluation ------------------------------------------------------------------
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        returns, lengths = self.evaluate(self.hparams.eval_episodes)
+        self.log("eval/return_mean", float(returns.mean()), batch_size=1)
+        self.log("eval/return_std", float(returns.std()), batch_size=1)
+        self.log("eval/episode_length", float(lengths.mean()), batch_size=1)
+
+    # ----- checkpoint extras (primitives only) -----------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["lab_rl"] = {"env_steps": int(self.env_steps), "episodes": int(self.episodes),
+                                "recent_returns": [float(x) for x in self.recent_returns],
+                                "recent_lengths": [int(x) for x in self.recent_lengths]}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("lab_rl", {})
+        self.env_steps = int(state.get("env_steps", 0))
+        self.episodes = int(state.get("episodes", 0))
+        self.recent_returns.extend(state.get("recent_returns", []))
+        self.recent_lengths.extend(state.get("recent_lengths", []))
+
+
+def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - Var[target - predicted] / Var[target]: 1 is a perfect critic, 0 no better than a constant."""
+    var = target.var()
+    return torch.where(var > 0, 1 - (target - predicted).var() / var, torch.zeros_like(var))

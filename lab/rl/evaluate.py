@@ -1,0 +1,72 @@
+"""Play whole episodes with a policy: returns for evaluation, frames for videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from lab.rl.vec import VecEnv, as_tensor
+
+MAX_EVAL_STEPS = 100_000
+
+
+@torch.no_grad()
+def run_episodes(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], episodes: int, seed: int,
+                 device: str | torch.device = "cpu", env_kwargs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Returns and lengths of `episodes` episodes, the first one of each of `episodes` parallel envs."""
+    env = VecEnv(env_id, episodes, seed=seed, device=device, env_kwargs=env_kwargs)
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=np.int64)
+    finished = np.zeros(episodes, dtype=bool)
+    try:
+        obs = env.reset()
+        for _ in range(MAX_EVAL_STEPS):
+            obs, reward, terminated, truncated, _ = env.step(act(obs))
+            live = ~finished
+            returns += np.where(live, _numpy(reward), 0.0)
+            lengths += live
+            finished |= _numpy(terminated) | _numpy(truncated)
+            if finished.all():
+                break
+            obs = as_tensor(obs, env.device, torch.float32)
+    finally:
+        env.close()
+    return returns, lengths
+
+
+def _numpy(value) -> np.ndarray:
+    return value.cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+@torch.no_grad()
+def record_episode(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], path: str | Path, seed: int = 0,
+                   fps: int = 30, max_frames: int = 2000) -> tuple[Path, float]:
+    """Play one episode rendered as rgb_array and write it to `path` (.gif or .mp4); return (path, return)."""
+    import gymnasium as gym
+    import imageio.v2 as imageio
+
+    env = gym.make(env_id, render_mode="rgb_array")
+    obs, _ = env.reset(seed=seed)
+    frames, total = [env.render()], 0.0
+    for _ in range(max_frames):
+        action = act(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0].cpu().numpy()
+        if isinstance(env.action_space, gym.spaces.Discrete):
+            action = int(action)
+        else:
+            action = np.clip(action, env.action_space.low, env.action_space.high)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += float(reward)
+        frames.append(env.render())
+        if terminated or truncated:
+            break
+    env.close()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gif":
+        imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
+    else:
+        imageio.mimsave(path, frames, fps=fps)
+    return path, total
