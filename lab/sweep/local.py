@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.sweep.spec import REPO, SweepSpec, param_overrides, seed_search
+from lab.sweep.spec import REPO, SweepSpec, param_overrides, plain, seed_search
 
 
 @dataclass
@@ -61,7 +61,7 @@ def propose(spec: SweepSpec, count: int, seed: int) -> list[dict[str, Any]]:
             break
         run.state = sweeps.RunState.running
         runs.append(run)
-        proposals.append({key: entry["value"] for key, entry in run.config.items()})
+        proposals.append({key: plain(entry["value"]) for key, entry in run.config.items()})
     return proposals
 
 
@@ -118,7 +118,7 @@ def run_local(spec: SweepSpec, sweep_dir: Path, count: int, seed: int, group: st
         run = sweeps.next_run(spec.config, runs)
         if run is None:  # a grid is exhausted
             break
-        params = {key: entry["value"] for key, entry in run.config.items()}
+        params = {key: plain(entry["value"]) for key, entry in run.config.items()}
         trial = Trial(index, params, param_overrides(run.config), sweep_dir / f"trial_{index}")
         run_trial(spec, trial, group)
         _record(run, trial, spec.metric)

@@ -101,7 +101,7 @@ def _check_shape(config: dict, where: str) -> None:
         from sweeps import SweepConfig
 
         try:
-            SweepConfig(config)
+            SweepConfig({k: v for k, v in config.items() if k != "run_cap"})  # run_cap: newer than sweeps 0.2
         except Exception as error:  # jsonschema.ValidationError: report its message only
             raise LabError(f"{where}: not a valid W&B sweep config: {getattr(error, 'message', error)}") from None
 
@@ -140,8 +140,14 @@ def load_spec(name: str) -> SweepSpec:
     return SweepSpec(name=path.stem, config=config, program=program, fixed=fixed, source=str(path))
 
 
+def plain(value: Any) -> Any:
+    """NumPy scalars from the search engine -> Python numbers (repr(np.float64(0.2)) is not a Hydra value)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def override(key: str, value: Any) -> str:
     """A Hydra command-line override for one swept value."""
+    value = plain(value)
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif value is None:
