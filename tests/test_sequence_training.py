@@ -1,4 +1,4 @@
-"""Sequence training mechanics: gradient clipping by norm, and a language model that generates from its checkpoint alone."""
+"""Sequence training mechanics: gradient clipping by norm; a language model generates from its checkpoint alone."""
 
 from __future__ import annotations
 

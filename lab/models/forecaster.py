@@ -97,7 +97,8 @@ class Forecaster(pl.LightningModule):
         axis.plot(truth, label="truth", color="black", linewidth=1.2)
         axis.plot(forecast, label="forecast (1 step ahead)", color="tab:red", linewidth=1)
         axis.plot(naive, label="naive: last value", color="tab:gray", linewidth=0.8, linestyle="--")
-        axis.set(xlabel=f"{stage} time step", ylabel="value", title=f"{stage} forecast vs truth, epoch {self.current_epoch}")
+        axis.set(xlabel=f"{stage} time step", ylabel="value",
+                 title=f"{stage} forecast vs truth, epoch {self.current_epoch}")
         axis.legend(loc="upper right", fontsize=8)
         key = f"{stage}/forecast"
         path = save_figure(figure, image_path(self.trainer, key))

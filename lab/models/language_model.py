@@ -37,7 +37,8 @@ class LanguageModel(pl.LightningModule):
 
     def set_vocab(self, vocab: str) -> None:
         if len(vocab) > len(self.vocab_codes):
-            raise LabError(f"vocabulary of {len(vocab)} characters does not fit model.vocab_size={len(self.vocab_codes)}")
+            raise LabError(f"vocabulary of {len(vocab)} characters does not fit "
+                           f"model.vocab_size={len(self.vocab_codes)}")
         codes = torch.full_like(self.vocab_codes, -1)
         codes[:len(vocab)] = torch.tensor([ord(char) for char in vocab], dtype=torch.long)
         self.vocab_codes.copy_(codes)
