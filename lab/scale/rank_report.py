@@ -32,7 +32,7 @@ class RankReport(pl.Callback):
         report = {"global_rank": rank, "local_rank": trainer.local_rank, "node_rank": trainer.node_rank,
                   "world_size": trainer.world_size, "global_step": trainer.global_step,
                   "samples": self.samples, "strategy": type(trainer.strategy).__name__,
-                  "cluster_environment": type(trainer.strategy.cluster_environment).__name__,
+                  "cluster_environment": type(getattr(trainer.strategy, "cluster_environment", None)).__name__,
                   "precision": str(trainer.precision)}
         (folder / f"rank{rank}.json").write_text(json.dumps(report, indent=2))
         if self.save_params:
