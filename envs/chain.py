@@ -23,7 +23,7 @@ class ChainEnv(gym.Env):
         self.observation_space = spaces.Box(0.0, 1.0, (length,), dtype=np.float32)
         self.action_space = spaces.Discrete(2)
         self.render_mode = render_mode
-        self.position = 0
+        self.position, self.steps = 0, 0
 
     @property
     def optimal_return(self) -> float:
@@ -36,11 +36,12 @@ class ChainEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self.position = 0
+        self.position, self.steps = 0, 0
         return self._obs(), {}
 
     def step(self, action):
         assert self.action_space.contains(action), f"{action!r} ({type(action)}) invalid"
+        self.steps += 1
         self.position = min(max(self.position + (1 if int(action) == 1 else -1), 0), self.length - 1)
         terminated = self.position == self.length - 1
         reward = self.goal_reward if terminated else -self.step_cost
@@ -53,4 +54,5 @@ class ChainEnv(gym.Env):
         image = np.full((cell, cell * self.length, 3), 255, dtype=np.uint8)
         image[:, (self.length - 1) * cell:] = (80, 200, 80)
         image[4:-4, self.position * cell + 4:(self.position + 1) * cell - 4] = (60, 60, 220)
+        image[-3:, :min(self.steps * 4, image.shape[1])] = (0, 0, 0)  # a clock: every frame differs
         return image

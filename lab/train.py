@@ -68,7 +68,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = instantiate(cfg.data, _convert_="all") if cfg.get("data") else None
-    model = instantiate(cfg.model, _convert_="all")
+    try:
+        model = instantiate(cfg.model, _convert_="all")
+    except Exception as error:  # Hydra wraps a module's LabError (bad env id, ...) in InstantiationException
+        if isinstance(error.__cause__, LabError):
+            raise error.__cause__ from None
+        raise
     resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks = _instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(resolved)]
     if not cfg.trainer.get("enable_progress_bar", True):
