@@ -21,6 +21,7 @@ _NOISE = [
     r".*torch.load.*weights_only.*",
     r".*The `srun` command is available.*",
     r".*Experiment logs directory .* exists and is not empty.*",
+    r"(?s).*hydra/launcher/submitit_slurm' is validated against ConfigStore schema.*",
     r".*Starting from v1.9.0, `tensorboardX` has been removed.*",
 ]
 for pattern in _NOISE:
