@@ -106,3 +106,13 @@ def test_classifier_of_the_wrong_image_shape_is_refused():
 def test_missing_classifier_checkpoint_is_refused(tmp_path):
     with pytest.raises(LabError, match=r"classifier checkpoint .*none.ckpt does not exist \(model.classifier_ckpt\)"):
         load_scorer(str(tmp_path / "none.ckpt"), (1, 28, 28), 10, None)
+
+
+@pytest.mark.parametrize("latent, shape", [(2, (225, 1, 28, 28)), (16, (72, 1, 28, 28))])
+def test_latent_traversal_is_a_grid_for_2d_and_rows_of_coordinates_otherwise(latent, shape):
+    from lab.models.vae import VAE
+
+    vae = VAE(MLPEncoder((1, 28, 28), latent), MLPDecoder((1, 28, 28), latent), optimizer=None, latent_dim=latent)
+    images, nrow = vae.traversal(torch.rand(8, 1, 28, 28))
+    assert images.shape == shape and nrow == (15 if latent == 2 else 9)
+    assert vae.reconstructions(torch.rand(32, 1, 28, 28)).shape == (64, 1, 28, 28)
