@@ -2,6 +2,8 @@
 
 On CPU Lightning quietly runs `16-mixed` as `bf16-mixed`; the lab rewrites the config to what will
 actually run (so config.yaml and W&B record the truth) and prints one warning, on rank 0 only.
+Under mixed precision Lightning refuses gradient clipping with a fused optimizer (`fused: true` Adam), so
+the lab turns `fused` off for mixed-precision runs and says so.
 """
 
 from __future__ import annotations
@@ -14,7 +16,27 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 log = logging.getLogger("lab")
 FP16_MIXED = ("16-mixed", "16", 16)
+MIXED = ("16-mixed", "bf16-mixed", "16", 16, "bf16")
 _said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    if rank_zero_only.rank == 0 and message not in _said:
+        _said.add(message)
+        log.warning(message)
+
+
+def _unfuse_optimizers(cfg: DictConfig, precision: str) -> None:
+    model = cfg.get("model")
+    if not isinstance(model, DictConfig):
+        return
+    for key in model.keys():
+        node = model._get_node(key)
+        if isinstance(node, DictConfig) and "optimizer" in str(key) and node.get("fused"):
+            _say_once(f"model.{key}.fused=true cannot be combined with gradient clipping under {precision} "
+                      f"(Lightning refuses it); this run uses model.{key}.fused=false.")
+            with open_dict(node):
+                node.fused = False
 
 
 def _runs_on_gpu(accelerator: str) -> bool:
@@ -24,18 +46,17 @@ def _runs_on_gpu(accelerator: str) -> bool:
 
 
 def resolve_precision(cfg: DictConfig) -> str | None:
-    """Replace trainer.precision=16-mixed by bf16-mixed when the run has no GPU; return the precision that runs."""
+    """Make the config say what will run (16-mixed without a GPU -> bf16-mixed; no fused optimizer under
+    mixed precision), warning once for each change; return the precision that runs."""
     trainer = cfg.get("trainer")
     if not trainer or "precision" not in trainer:
         return None
     precision = trainer.precision
     if precision in FP16_MIXED and not _runs_on_gpu(str(trainer.get("accelerator", "auto"))):
-        message = ("trainer.precision=16-mixed needs a GPU (fp16 autocast does not exist on CPU); "
-                   "this run uses bf16-mixed instead. Set trainer.precision=bf16-mixed to silence this.")
-        if rank_zero_only.rank == 0 and message not in _said:
-            _said.add(message)
-            log.warning(message)
+        _say_once("trainer.precision=16-mixed needs a GPU (fp16 autocast does not exist on CPU); "
+                  "this run uses bf16-mixed instead. Set trainer.precision=bf16-mixed to silence this.")
         with open_dict(trainer):
-            trainer.precision = "bf16-mixed"
-        return "bf16-mixed"
+            trainer.precision = precision = "bf16-mixed"
+    if precision in MIXED:
+        _unfuse_optimizers(cfg, str(precision))
     return str(precision)

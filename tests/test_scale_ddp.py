@@ -135,3 +135,21 @@ def test_slurm_two_tasks_pick_slurm_environment_and_train_together(tmp_path):
     params = [torch.load(run_dir / "ranks" / f"rank{r}.pt") for r in (0, 1)]
     assert same_params(*params) == 0.0
     assert (run_dir / "metrics.json").exists() and (run_dir / "train_rank1.log").exists()
+
+
+def test_ppo_under_ddp_two_ranks_share_one_budget_and_stay_in_sync(tmp_path):
+    run_dir = tmp_path / "ppo"
+    # per rank: 8 envs x 32 steps = 256 env steps per rollout; 2 ranks -> 512 per epoch; 1024 -> 2 epochs,
+    # each epoch update_epochs=4 x num_minibatches=2 = 8 optimiser steps.
+    command = [sys.executable, str(REPO / "scripts" / "train.py"), "experiment=ppo_chain", "model.total_timesteps=1024",
+               "model.num_envs=8", "model.num_steps=32", "model.update_epochs=4", "model.num_minibatches=2",
+               *QUIET, "trainer=ddp", "trainer.devices=2", f"hydra.run.dir={run_dir}"]
+    result = subprocess.run(command, cwd=tmp_path, env=env(MASTER_PORT=str(free_port())), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    reports = [json.loads((run_dir / "ranks" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["global_step"] for r in reports] == [16, 16]
+    params = [torch.load(run_dir / "ranks" / f"rank{r}.pt") for r in (0, 1)]
+    assert same_params(*params) == 0.0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["train/env_steps"] == 1024 and metrics["perf/env_steps_per_sec"] > 0

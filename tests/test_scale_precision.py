@@ -1,0 +1,81 @@
+"""Mixed precision: bf16-mixed trains every family to its float32 quality (stated tolerances); 16-mixed on CPU
+becomes bf16-mixed with one plain warning; fused optimizers are turned off under mixed precision.
+
+float32 references measured on this 2-core CPU with the same settings: XOR test/acc 1.0; PPO on the chain
+eval/return_mean 0.4 (the optimum); VAE 3 epochs test/elbo -181.5; MLP GAN 2 epochs d_real > d_fake.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from lab.precision import resolve_precision
+from lab.train import compose_config
+
+REPORT = ["+callbacks.rank_report._target_=lab.scale.rank_report.RankReport", "+callbacks.rank_report.save_params=false"]
+BF16 = ["trainer.precision=bf16-mixed", *REPORT]
+
+
+def _precision_used(tmp_path) -> str:
+    import json
+
+    return json.loads((tmp_path / "run" / "ranks" / "rank0.json").read_text())["precision"]
+
+
+def test_16_mixed_on_cpu_becomes_bf16_with_one_plain_warning(caplog):
+    cfg = compose_config(["experiment=xor_mlp", "trainer.precision=16-mixed", "trainer.accelerator=cpu"])
+    with caplog.at_level(logging.WARNING, logger="lab"):
+        assert resolve_precision(cfg) == "bf16-mixed"
+        resolve_precision(compose_config(["experiment=xor_mlp", "trainer.precision=16-mixed", "trainer.accelerator=cpu"]))
+    assert cfg.trainer.precision == "bf16-mixed"
+    said = [r.message for r in caplog.records if "16-mixed needs a GPU" in r.message]
+    assert said == ["trainer.precision=16-mixed needs a GPU (fp16 autocast does not exist on CPU); this run uses "
+                    "bf16-mixed instead. Set trainer.precision=bf16-mixed to silence this."]
+
+
+def test_fused_optimizer_is_turned_off_under_mixed_precision():
+    cfg = compose_config(["experiment=ppo_chain", "trainer.precision=bf16-mixed"])
+    assert cfg.model.optimizer.fused is True
+    resolve_precision(cfg)
+    assert cfg.model.optimizer.fused is False
+    cfg32 = compose_config(["experiment=ppo_chain"])
+    resolve_precision(cfg32)
+    assert cfg32.model.optimizer.fused is True
+
+
+@pytest.mark.slow
+def test_classifier_bf16_learns_xor_like_float32(run_exp, tmp_path):
+    metrics = run_exp(["experiment=xor_mlp", *BF16])
+    assert _precision_used(tmp_path) == "bf16-mixed"
+    assert metrics["test/acc"] == 1.0  # the float32 test's threshold, no tolerance needed
+
+
+@pytest.mark.slow
+def test_ppo_bf16_solves_the_chain_like_float32(run_exp, tmp_path):
+    metrics = run_exp(["experiment=ppo_chain", *BF16])
+    assert _precision_used(tmp_path) == "bf16-mixed"
+    assert metrics["eval/return_mean"] >= 0.4 - 0.02  # float32: 0.4, the optimum; tolerance 5%
+
+
+@pytest.mark.slow
+def test_vae_bf16_elbo_like_float32(run_exp, tmp_path):
+    metrics = run_exp(["experiment=vae_mnist5k", "trainer.max_epochs=3", "model.sample_metrics=false", *BF16])
+    assert _precision_used(tmp_path) == "bf16-mixed"
+    assert metrics["test/elbo"] > -181.5 - 5.0  # float32 -181.5 after 3 epochs; tolerance 5 nats (~3%)
+
+
+@pytest.mark.slow
+def test_gan_bf16_manual_optimisation_trains(run_exp, tmp_path):
+    metrics = run_exp(["experiment=gan_mnist5k", "trainer.max_epochs=2", "model.sample_metrics=false", *BF16])
+    assert _precision_used(tmp_path) == "bf16-mixed"
+    assert metrics["train/d_real"] > metrics["train/d_fake"] > 0.01  # as in the float32 GAN test
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError,
+                   reason="torch CPU: nn.LSTM under bf16 autocast fails in oneDNN ('could not create a primitive "
+                          "descriptor for the LSTM forward propagation primitive'); the sequence modules must run "
+                          "their RNN in float32 (autocast disabled) for bf16-mixed to work on CPU")
+def test_forecaster_lstm_bf16_on_cpu(run_exp):
+    run_exp(["experiment=forecast_lstm", "trainer.max_epochs=1", *BF16])
