@@ -1,7 +1,7 @@
 """Any gymnasium vector env (native, sync, or the lab's torch-batched ones) behind one torch interface.
 
-`make_vec_env` picks the fastest vectorisation the env offers (`gymnasium.make_vec`'s default: the env's own
-vector entry point when it has one, else sync). Autoreset modes differ:
+`VecEnv` uses the fastest vectorisation the env offers (`gymnasium.make_vec`'s default: the env's own vector
+entry point when it has one, e.g. CartPole's native numpy env or the lab's torch CartPole, else sync). Autoreset modes differ:
 - same-step (the lab's torch envs): the obs returned with `done` is already the reset one; the final obs is
   `info["final_obs"]` (bootstrapping on truncation needs it);
 - next-step (gymnasium 1.x default): the obs returned with `done` is the final one, and the step after it only
