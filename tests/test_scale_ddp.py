@@ -153,3 +153,25 @@ def test_ppo_under_ddp_two_ranks_share_one_budget_and_stay_in_sync(tmp_path):
     assert same_params(*params) == 0.0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["train/env_steps"] == 1024 and metrics["perf/env_steps_per_sec"] > 0
+
+
+TINY = ["trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.limit_val_batches=2", "test=false",
+        "callbacks.model_checkpoint.monitor=null"]
+
+
+@pytest.mark.parametrize("family", [
+    # manual optimisation (D then G): each backward leaves the other net's parameters unused, so DDP must be told
+    ["experiment=gan_mnist5k", "model.sample_metrics=false", "trainer.strategy=ddp_find_unused_parameters_true"],
+    ["experiment=charlm_attention"],
+], ids=["gan", "charlm"])
+def test_other_families_train_under_ddp_in_sync(tmp_path, family):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, str(REPO / "scripts" / "train.py"), *QUIET, *TINY, "trainer=ddp", "trainer.devices=2",
+               *family, f"hydra.run.dir={run_dir}"]
+    result = subprocess.run(command, cwd=tmp_path, env=env(MASTER_PORT=str(free_port())), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    params = [torch.load(run_dir / "ranks" / f"rank{r}.pt") for r in (0, 1)]
+    assert same_params(*params) == 0.0
+    steps = [json.loads((run_dir / "ranks" / f"rank{r}.json").read_text())["global_step"] for r in (0, 1)]
+    assert steps[0] == steps[1] > 0

@@ -2,7 +2,8 @@
 becomes bf16-mixed with one plain warning; fused optimizers are turned off under mixed precision.
 
 float32 references measured on this 2-core CPU with the same settings: XOR test/acc 1.0; PPO on the chain
-eval/return_mean 0.4 (the optimum); VAE 3 epochs test/elbo -181.5; MLP GAN 2 epochs d_real > d_fake.
+eval/return_mean 0.4 (the optimum); VAE 1 epoch test/elbo -204.4 (bf16 -206.0); MLP GAN 2 epochs d_real 0.612 >
+d_fake 0.556 (bf16 0.612 > 0.556). bf16 autocast on this CPU is 2-3x slower than float32 (no bf16 units).
 """
 
 from __future__ import annotations
@@ -61,14 +62,15 @@ def test_ppo_bf16_solves_the_chain_like_float32(run_exp, tmp_path):
 
 @pytest.mark.slow
 def test_vae_bf16_elbo_like_float32(run_exp, tmp_path):
-    metrics = run_exp(["experiment=vae_mnist5k", "trainer.max_epochs=3", "model.sample_metrics=false", *BF16])
+    metrics = run_exp(["experiment=vae_mnist5k", "trainer.max_epochs=1", "model.sample_metrics=false", *BF16])
     assert _precision_used(tmp_path) == "bf16-mixed"
-    assert metrics["test/elbo"] > -181.5 - 5.0  # float32 -181.5 after 3 epochs; tolerance 5 nats (~3%)
+    assert metrics["test/elbo"] > -204.4 - 5.0  # float32 -204.4 after 1 epoch (bf16 measured -206.0); 5 nats
 
 
 @pytest.mark.slow
 def test_gan_bf16_manual_optimisation_trains(run_exp, tmp_path):
-    metrics = run_exp(["experiment=gan_mnist5k", "trainer.max_epochs=2", "model.sample_metrics=false", *BF16])
+    metrics = run_exp(["experiment=gan_mnist5k", "trainer.max_epochs=2", "model.sample_metrics=false",
+                       "callbacks.model_checkpoint.monitor=null", *BF16])
     assert _precision_used(tmp_path) == "bf16-mixed"
     assert metrics["train/d_real"] > metrics["train/d_fake"] > 0.01  # as in the float32 GAN test
 
