@@ -23,7 +23,7 @@ from lab.callbacks import ConfigInCheckpoint
 from lab.checkpoint import check_state_matches, read_checkpoint
 from lab.config_checks import check_config
 from lab.errors import LabError
-from lab.precision import resolve_precision
+from lab.scale.prepare import prepare as prepare_scale
 from lab.wandb_mode import choose_wandb_mode
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -62,7 +62,7 @@ def _check_resume(ckpt_path: str, model: pl.LightningModule) -> None:
 def run(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the experiment described by `cfg`; write metrics.json; return the metrics."""
     check_config(cfg)
-    resolve_precision(cfg)
+    prepare_scale(cfg)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)

@@ -175,3 +175,12 @@ def test_other_families_train_under_ddp_in_sync(tmp_path, family):
     assert same_params(*params) == 0.0
     steps = [json.loads((run_dir / "ranks" / f"rank{r}.json").read_text())["global_step"] for r in (0, 1)]
     assert steps[0] == steps[1] > 0
+
+
+def test_hydra_multirun_with_local_ddp_is_refused_with_the_way_out(tmp_path):
+    command = [sys.executable, str(REPO / "scripts" / "train.py"), "-m", "experiment=xor_mlp", "trainer=ddp",
+               "trainer.devices=2", "logger=none", f"hydra.sweep.dir={tmp_path / 'multirun'}"]
+    result = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "error: Hydra multirun (-m) cannot start DDP processes" in result.stderr
+    assert "scripts/sweep.py" in result.stderr and not list((tmp_path / "multirun").rglob("metrics.json"))
