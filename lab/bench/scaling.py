@@ -2,7 +2,7 @@
 
 Every configuration runs as its own `scripts/train.py` process (DDP needs one); the rate is samples (the
 classifier: training examples over all ranks, counted by RankReport) or env steps (PPO) per second of
-`Trainer.fit`, read from the run's files. Weak scaling: every process keeps the configured batch / envs.
+`Trainer.fit`, read from the run's files. Weak scaling: every process keeps the configured batch / envs. Best of 2 interleaved repeats.
 """
 
 from __future__ import annotations
@@ -49,12 +49,16 @@ BF16 = ["trainer.precision=bf16-mixed"]
 
 
 def run(quick: bool = False) -> str:
-    epochs, steps = (2, 4096) if quick else (6, 16384)
+    epochs, steps, repeats = (2, 4096, 1) if quick else (6, 16384, 2)
     cases = [("MLP classifier (digits, batch 32/process)", classifier_rate, epochs, "samples/s"),
              ("PPO CartPole-v1 (8 envs/process)", ppo_rate, steps, "env steps/s")]
     rows = []
     for name, rate, size, unit in cases:
-        one, two, bf16 = rate([], size), rate(DDP, size), rate(BF16, size)
+        best = {"one": 0.0, "two": 0.0, "bf16": 0.0}
+        for _ in range(repeats):  # interleaved, best of each: load from other jobs hits all three alike
+            for key, extra in (("one", []), ("two", DDP), ("bf16", BF16)):
+                best[key] = max(best[key], rate(extra, size))
+        one, two, bf16 = best["one"], best["two"], best["bf16"]
         rows.append([name, unit, one, two, f"{two / one:.2f}x ({two / one / 2:.0%})", bf16, f"{bf16 / one:.2f}x"])
     note = (f"\n\nMeasured on {machine()}, shared with other jobs: DDP timings are noisy. Scaling efficiency = "
             "(2-process rate / 1-process rate) / 2. No GPU was available, so 16-mixed (fp16 AMP) was not measured; "
