@@ -13,7 +13,8 @@ from lab.checkpoint import read_checkpoint
 from lab.errors import LabError
 
 REPO = Path(__file__).resolve().parent.parent
-FAST = ["model.num_envs=4", "model.num_steps=32", "callbacks.model_checkpoint.every_n_epochs=1", "test=false"]
+FAST = ["model.num_envs=4", "model.num_steps=32", "callbacks.model_checkpoint.every_n_epochs=1", "test=false",
+        "model.eval_every=0"]
 
 
 def test_ppo_runs_the_configured_update_passes(run_exp):
@@ -63,6 +64,17 @@ def test_resume_continues_step_count(run_exp, tmp_path):
     assert resumed["train/env_steps"] == 512
 
 
+def test_solve_time_comes_from_the_periodic_deterministic_eval(run_exp):
+    # the chain's optimum (0.4) is its solved threshold; evaluate every epoch and stop once solved
+    metrics = run_exp(["experiment=ppo_chain", "test=false", "model.eval_every=1", "model.stop_on_solve=true",
+                       "model.total_timesteps=20000"])
+    assert metrics["eval/return_mean"] == pytest.approx(0.4, abs=1e-5)
+    assert 0 < metrics["perf/solve_env_steps"] == metrics["train/env_steps"] < 20000
+    assert 0 < metrics["time/solve_seconds"] <= metrics["time/fit_seconds"]
+    unsolved = run_exp(["experiment=ppo_chain", "test=false", "model.total_timesteps=256"], subdir="b")
+    assert "time/solve_seconds" not in unsolved and "perf/solve_env_steps" not in unsolved
+
+
 def test_unknown_env_in_experiment_is_a_lab_error(run_exp):
     with pytest.raises(LabError, match="unknown env id 'CartPole-v99'"):
         run_exp(["experiment=ppo_cartpole", "model.env_id=CartPole-v99"])
@@ -86,8 +98,8 @@ def test_evaluate_script_plays_and_records(run_exp, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_ppo_solves_cartpole(run_exp):
-    metrics = run_exp(["experiment=ppo_cartpole"])  # 60k env steps
-    assert metrics["train/env_steps"] <= 61_440
+    metrics = run_exp(["experiment=ppo_cartpole"])  # stops once the every-epoch eval reaches 475 (~25k env steps)
+    assert metrics["perf/solve_env_steps"] == metrics["train/env_steps"] <= 61_440
     assert metrics["eval/return_mean"] >= 475
 
 

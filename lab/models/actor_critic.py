@@ -4,6 +4,11 @@ An epoch = one rollout (collected when Lightning asks its DataLoader for the epo
 the algorithm's optimisation passes in `training_step` (manual optimisation: PPO takes several minibatch steps
 per rollout, so `trainer.global_step` counts optimiser steps). Under DDP each rank steps its own envs seeded
 `seed + global_rank * num_envs`. Subclasses implement `targets` (advantages and returns of a rollout) and `update`.
+
+Metrics are logged once per epoch (one `log_dict` in `on_train_epoch_end`, plain floats): Lightning's per-key
+logging cost is paid per rollout, not per optimiser step. Solved = the periodic deterministic evaluation
+(`eval_every` epochs, `eval_episodes` episodes) averages >= the threshold: `time/solve_seconds` is the training
+wall time until then (evaluation time excluded) and `perf/solve_env_steps` the env steps.
 """
 
 from __future__ import annotations
@@ -75,10 +80,8 @@ class ActorCritic(pl.LightningModule):
         self.recent_lengths: deque = deque(maxlen=stats_window)
         self.solve_seconds: float | None = None
         self.solve_env_steps: int | None = None
-        self.eval_solve_seconds: float | None = None
-        self.eval_solve_env_steps: int | None = None
         self._train_seconds = 0.0
-        self._rollout_info: dict[str, float] = {}
+        self._update_metrics: dict[str, torch.Tensor] = {}
 
     # ----- acting -----------------------------------------------------------------------------------------
     def policy_out(self, obs: torch.Tensor) -> torch.Tensor:
@@ -108,8 +111,7 @@ class ActorCritic(pl.LightningModule):
                           env_kwargs=self.hparams.env_kwargs)
         self._obs = self.env.reset().to(self.device)
         self.tracker = EpisodeTracker(self.hparams.num_envs, self.device)
-        self._fit_start = self._epoch_mark = time.perf_counter()
-        self._eval_seconds = 0.0
+        self._epoch_mark = time.perf_counter()
 
     def on_fit_end(self) -> None:
         if self.env is not None:
@@ -170,10 +172,7 @@ class ActorCritic(pl.LightningModule):
                 group["lr"] = group["initial_lr"] * max(frac, 1e-3)
         metrics = self.update(batch)
         metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
-        metrics["lr"] = torch.tensor(optimizer.optimizer.param_groups[0]["lr"])
-        for key, value in metrics.items():
-            self.log(f"train/{key}", value, on_step=False, on_epoch=True, batch_size=1,
-                     prog_bar=key in ("policy_loss", "entropy"))
+        self._update_metrics = metrics  # logged in on_train_epoch_end
         return metrics["loss"]
 
     def step_optimizer(self, loss: torch.Tensor) -> None:
@@ -189,49 +188,44 @@ class ActorCritic(pl.LightningModule):
         return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
 
     # ----- bookkeeping ------------------------------------------------------------------------------------
+    PROG_BAR = ("train/return_mean", "train/policy_loss", "train/entropy", "perf/env_steps_per_sec", "eval/return_mean")
+
     def on_train_epoch_end(self) -> None:
-        now = time.perf_counter()
-        self._train_seconds += now - self._epoch_mark
-        self._epoch_mark = now
+        self._train_seconds += time.perf_counter() - self._epoch_mark
         scheduler = self.lr_schedulers()
         if scheduler is not None:
             scheduler.step()
-        log = dict(on_step=False, on_epoch=True, batch_size=1)
+        update = self._update_metrics
+        metrics = dict(zip((f"train/{k}" for k in update), torch.stack([v.float() for v in update.values()]).tolist()))
+        metrics["train/lr"] = self.optimizers().optimizer.param_groups[0]["lr"]
         if self.recent_returns:
-            mean_return = float(np.mean(self.recent_returns))
-            self.log("train/return_mean", mean_return, prog_bar=True, **log)
-            self.log("train/episode_length", float(np.mean(self.recent_lengths)), **log)
-            if (self.solve_seconds is None and self.solved_threshold is not None
-                    and len(self.recent_returns) == self.recent_returns.maxlen
-                    and mean_return >= self.solved_threshold - 1e-6):
-                self.solve_seconds, self.solve_env_steps = self._train_seconds, self.env_steps
-        self.log("train/env_steps", float(self.env_steps), **log)
-        self.log("train/episodes", float(self.episodes), **log)
-        self.log("perf/env_steps_per_sec", self.env_steps / max(self._train_seconds, 1e-9), prog_bar=True, **log)
-        if self.solve_seconds is not None:
-            self.log("time/solve_seconds", self.solve_seconds, **log)
-            self.log("perf/solve_env_steps", float(self.solve_env_steps), **log)
+            metrics["train/return_mean"] = float(np.mean(self.recent_returns))
+            metrics["train/episode_length"] = float(np.mean(self.recent_lengths))
+        metrics["train/env_steps"] = float(self.env_steps)
+        metrics["train/episodes"] = float(self.episodes)
+        metrics["perf/env_steps_per_sec"] = self.env_steps / max(self._train_seconds, 1e-9)
         every = self.hparams.eval_every
         if every and (self.current_epoch + 1) % every == 0:
-            self._periodic_eval(log)
+            metrics.update(self._periodic_eval())
+        if self.solve_seconds is not None:
+            metrics["time/solve_seconds"] = self.solve_seconds
+            metrics["perf/solve_env_steps"] = float(self.solve_env_steps)
+        bar = {k: v for k, v in metrics.items() if k in self.PROG_BAR}
+        self.log_dict(bar, prog_bar=True, on_step=False, on_epoch=True, batch_size=1)
+        self.log_dict({k: v for k, v in metrics.items() if k not in bar}, on_step=False, on_epoch=True, batch_size=1)
         if self.env_steps >= self.hparams.total_timesteps:
             self.trainer.should_stop = True
         self._epoch_mark = time.perf_counter()
 
-    def _periodic_eval(self, log: dict) -> None:
-        start = time.perf_counter()
+    def _periodic_eval(self) -> dict[str, float]:
+        """The deterministic evaluation that defines "solved" (its time is not training time)."""
         returns, _ = self.evaluate(self.hparams.eval_episodes)
-        self.log("eval/return_mean", float(returns.mean()), prog_bar=True, **log)
-        self.log("eval/return_std", float(returns.std()), **log)
-        if (self.eval_solve_seconds is None and self.solved_threshold is not None
+        if (self.solve_seconds is None and self.solved_threshold is not None
                 and returns.mean() >= self.solved_threshold - 1e-6):
-            self.eval_solve_seconds, self.eval_solve_env_steps = self._train_seconds, self.env_steps
+            self.solve_seconds, self.solve_env_steps = self._train_seconds, self.env_steps
             if self.hparams.stop_on_solve:
                 self.trainer.should_stop = True
-        if self.eval_solve_seconds is not None:
-            self.log("time/eval_solve_seconds", self.eval_solve_seconds, **log)
-            self.log("perf/eval_solve_env_steps", float(self.eval_solve_env_steps), **log)
-        self._eval_seconds += time.perf_counter() - start
+        return {"eval/return_mean": float(returns.mean()), "eval/return_std": float(returns.std())}
 
     def evaluate(self, episodes: int, deterministic: bool = True, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Returns and lengths of `episodes` fresh episodes (eval seeds differ from training seeds)."""
@@ -256,6 +250,8 @@ class ActorCritic(pl.LightningModule):
     # ----- checkpoint extras (primitives only) -----------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["lab_rl"] = {"env_steps": int(self.env_steps), "episodes": int(self.episodes),
+                                "train_seconds": float(self._train_seconds),
+                                "solve_seconds": self.solve_seconds, "solve_env_steps": self.solve_env_steps,
                                 "recent_returns": [float(x) for x in self.recent_returns],
                                 "recent_lengths": [int(x) for x in self.recent_lengths]}
 
@@ -263,6 +259,8 @@ class ActorCritic(pl.LightningModule):
         state = checkpoint.get("lab_rl", {})
         self.env_steps = int(state.get("env_steps", 0))
         self.episodes = int(state.get("episodes", 0))
+        self._train_seconds = float(state.get("train_seconds", 0.0))
+        self.solve_seconds, self.solve_env_steps = state.get("solve_seconds"), state.get("solve_env_steps")
         self.recent_returns.extend(state.get("recent_returns", []))
         self.recent_lengths.extend(state.get("recent_lengths", []))
 

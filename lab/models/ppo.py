@@ -41,23 +41,23 @@ class PPO(ActorCritic):
         for _ in range(hp.update_epochs):
             order = torch.randperm(n, device=batch["obs"].device)
             for start in range(0, n - minibatch + 1, minibatch):
-                idx = order[start:start + minibatch]
-                new_logprob, entropy = self.log_prob_entropy(batch["obs"][idx], batch["actions"][idx])
-                log_ratio = new_logprob - batch["logprobs"][idx]
+                mb = {key: value[order[start:start + minibatch]] for key, value in batch.items()}
+                new_logprob, entropy = self.log_prob_entropy(mb["obs"], mb["actions"])
+                log_ratio = new_logprob - mb["logprobs"]
                 ratio = log_ratio.exp()
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()
                     clip_fractions.append(((ratio - 1.0).abs() > hp.clip_coef).float().mean())
 
-                advantages = batch["advantages"][idx]
+                advantages = mb["advantages"]
                 if hp.norm_adv:
                     advantages = normalize(advantages)
                 policy_loss = clipped_surrogate(ratio, advantages, hp.clip_coef)
 
-                new_value = self.value(batch["obs"][idx])
-                returns = batch["returns"][idx]
+                new_value = self.value(mb["obs"])
+                returns = mb["returns"]
                 if hp.clip_vloss:
-                    old_value = batch["values"][idx]
+                    old_value = mb["values"]
                     clipped = old_value + (new_value - old_value).clamp(-hp.clip_coef, hp.clip_coef)
                     value_loss = 0.5 * torch.max((new_value - returns).square(), (clipped - returns).square()).mean()
                 else:

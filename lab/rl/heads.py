@@ -23,8 +23,8 @@ class CategoricalHead(nn.Module):
     def sample(self, logits: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         if deterministic:
             return logits.argmax(-1)
-        gumbel = -torch.log(-torch.log(torch.rand_like(logits).clamp_(1e-20, 1.0)))
-        return (logits + gumbel).argmax(-1)
+        # Gumbel-max: argmax(logits + G) with G = -log(E), E ~ Exp(1), is a sample of softmax(logits)
+        return (logits - torch.empty_like(logits).exponential_().log_()).argmax(-1)
 
     def log_prob_entropy(self, logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log_p = torch.log_softmax(logits, -1)
