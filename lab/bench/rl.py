@@ -3,7 +3,7 @@
 Solved criterion, the SAME for both: a deterministic 20-episode evaluation (lab.rl.evaluate.run_episodes, fixed
 seeds) averages >= 475, checked every 2,048 env steps; wall time counts training only (evaluation time is
 excluded for both) from the first rollout. Env steps/s during training are compared with the raw stepping rate
-of the same vectorised env (8 envs) driven by pre-drawn random actions (the ceiling). Both use 1 torch thread.
+of the same vectorised env (the experiment's num_envs) driven by pre-drawn random actions (the ceiling). Both use 1 torch thread.
 """
 
 from __future__ import annotations
@@ -43,17 +43,26 @@ def raw_env_rate(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 20
     return rate
 
 
+def lab_shape() -> tuple[int, int]:
+    """(num_envs, num_steps) of conf/experiment/ppo_cartpole.yaml."""
+    from lab.train import compose_config
+
+    model = compose_config(["experiment=ppo_cartpole"]).model
+    return int(model.num_envs), int(model.num_steps)
+
+
 def lab_ppo(seed: int, out: Path, env_id: str = "CartPole-v1", budget: int = 100_000) -> dict:
     from lab.train import run_experiment
 
-    epochs_per_check = max(1, CHECK_EVERY // (8 * 64))
+    num_envs, num_steps = lab_shape()
+    epochs_per_check = max(1, CHECK_EVERY // (num_envs * num_steps))
     metrics = run_experiment(QUIET + ["experiment=ppo_cartpole", f"model.env_id={env_id}", f"seed={seed}",
                                       f"model.eval_every={epochs_per_check}", "model.stop_on_solve=true",
                                       f"model.eval_episodes={EPISODES}", f"model.total_timesteps={budget}",
                                       "test=false", "callbacks.model_checkpoint=null"], out)
-    solved = "time/eval_solve_seconds" in metrics
-    return {"solved": solved, "seconds": metrics.get("time/eval_solve_seconds", float("nan")),
-            "steps": metrics.get("perf/eval_solve_env_steps", float("nan")),
+    solved = "time/solve_seconds" in metrics
+    return {"solved": solved, "seconds": metrics.get("time/solve_seconds", float("nan")),
+            "steps": metrics.get("perf/solve_env_steps", float("nan")),
             "rate": metrics["perf/env_steps_per_sec"]}
 
 
@@ -113,23 +122,24 @@ def run(quick: bool = False) -> str:
         ratio = sb3["seconds"] / lab["seconds"] if lab["solved"] and sb3["solved"] else float("nan")
         rows.append(f"| {seed} | {lab['seconds']:.1f} s / {lab['steps']:.0f} | {sb3['seconds']:.1f} s / {sb3['steps']:.0f} "
                     f"| {ratio:.2f}x | {lab['rate']:.0f} | {sb3['rate']:.0f} |")
-    raw = raw_env_rate()
+    num_envs, num_steps = lab_shape()
+    raw = raw_env_rate(num_envs=num_envs)
     lab_torch = lab_ppo(0, root / "lab_torch_env", env_id="lab/CartPole-v1")
-    raw_torch = raw_env_rate("lab/CartPole-v1")
+    raw_torch = raw_env_rate("lab/CartPole-v1", num_envs=num_envs)
 
     def median(runs, key):
         return float(np.median([r[key] for r in runs]))
 
     lines = [f"Machine: {platform.machine()} CPU, 2 cores shared with other jobs (timings are noisy); 1 torch thread. "
              f"Solved = deterministic {EPISODES}-episode eval mean >= {THRESHOLD:.0f}, checked every {CHECK_EVERY} env "
-             "steps, eval time excluded. Lab: conf/experiment/ppo_cartpole.yaml (8 envs x 64 steps, 4 epochs x 2 "
-             "minibatches, lr 1e-3 annealed). SB3 2.9.2: RL-zoo CartPole hyperparameters (8 envs x 32 steps, batch "
+             f"steps, eval time excluded. Lab: conf/experiment/ppo_cartpole.yaml ({num_envs} envs x {num_steps} "
+             "steps, 4 epochs x 2 minibatches, lr 1e-3 annealed over the 100k budget, no value clipping). SB3 2.9.2: RL-zoo CartPole hyperparameters (8 envs x 32 steps, batch "
              "256, 20 epochs, gae 0.8, gamma 0.98, lr/clip linear).", "",
              "| seed | lab: seconds / env steps to solve | SB3: seconds / env steps to solve | SB3 time / lab time "
              "| lab train env steps/s | SB3 train env steps/s |", "| --- | ---: | ---: | ---: | ---: | ---: |", *rows,
              "", f"Median wall time to solve: lab {median(lab_runs, 'seconds'):.1f} s, SB3 {median(sb3_runs, 'seconds'):.1f} s "
              f"(lab {median(sb3_runs, 'seconds') / median(lab_runs, 'seconds'):.2f}x faster).", "",
-             "| env (8 envs) | raw random-action steps/s (ceiling) | lab PPO training steps/s | fraction of ceiling |",
+             f"| env ({num_envs} envs) | raw random-action steps/s (ceiling) | lab PPO training steps/s | fraction of ceiling |",
              "| --- | ---: | ---: | ---: |",
              f"| CartPole-v1 (gymnasium native vector env) | {raw:.0f} | {median(lab_runs, 'rate'):.0f} "
              f"| {median(lab_runs, 'rate') / raw:.1%} |",
