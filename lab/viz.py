@@ -11,6 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from pytorch_lightning.utilities.rank_zero import rank_zero_only  # noqa: E402
+
+
+def _is_writer() -> bool:
+    """Under DDP every rank computes the pictures; only rank 0 writes them."""
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> np.ndarray:
@@ -29,10 +35,12 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -
 
 def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 3) -> Path:
     """Write a PNG grid of images (N, C, H, W) in [0, 1], each pixel `scale` pixels wide."""
+    path = Path(path)
+    if not _is_writer():
+        return path
     grid = make_grid(images, nrow)
     if scale > 1:
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if grid.shape[2] == 1:
         plt.imsave(path, grid[:, :, 0], cmap="gray", vmin=0, vmax=1)
@@ -42,8 +50,11 @@ def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int | None = N
 
 
 def save_figure(figure, path: str | Path) -> Path:
-    """Write a matplotlib figure to PNG and close it."""
+    """Write a matplotlib figure to PNG (rank 0 only) and close it."""
     path = Path(path)
+    if not _is_writer():
+        plt.close(figure)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)

@@ -92,7 +92,7 @@ class Forecaster(pl.LightningModule):
         self._plot = []
 
     def _save_plot(self, stage: str) -> None:
-        truth, forecast, naive = (torch.cat(part)[:self.hparams.plot_points].numpy() for part in zip(*self._plot))
+        truth, forecast, naive = (torch.cat(part)[:self.hparams.plot_points].float().numpy() for part in zip(*self._plot))
         figure, axis = plt.subplots(figsize=(10, 3.5))
         axis.plot(truth, label="truth", color="black", linewidth=1.2)
         axis.plot(forecast, label="forecast (1 step ahead)", color="tab:red", linewidth=1)

@@ -28,7 +28,19 @@ class Recurrent(nn.Module):
         self.output_size = hidden_size * self.directions
 
     def forward(self, x: torch.Tensor, state=None):
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # oneDNN has no bf16 LSTM/GRU kernels on CPU: run the recurrence in float32
+            with torch.autocast("cpu", enabled=False):
+                return self.rnn(x.float(), _as_float(state))
         return self.rnn(x, state)
+
+
+def _as_float(state):
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.float() for s in state)
+    return state.float()
 
 
 class RecurrentLM(nn.Module):
