@@ -17,6 +17,7 @@ import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from pytorch_lightning.callbacks import ProgressBar
+from pytorch_lightning.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from lab.callbacks import ConfigInCheckpoint
@@ -30,11 +31,21 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 log = logging.getLogger("lab")
 
 
+def _build(node: DictConfig, **extra):
+    """`instantiate`, except that a LabError raised inside (bad env id, bad shape, ...) reaches the user unwrapped."""
+    try:
+        return instantiate(node, _convert_="all", **extra)
+    except Exception as error:  # Hydra wraps it in InstantiationException
+        if isinstance(error.__cause__, LabError):
+            raise error.__cause__ from None
+        raise
+
+
 def _instantiate_group(group: DictConfig | None, **extra) -> list:
     """Instantiate every entry of a dict-of-configs group (callbacks, loggers); `null` entries are skipped."""
     if not group:
         return []
-    return [instantiate(node, **extra) for node in group.values() if node is not None and "_target_" in node]
+    return [_build(node, **extra) for node in group.values() if node is not None and "_target_" in node]
 
 
 def _build_loggers(cfg: DictConfig) -> list:
@@ -67,13 +78,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     output_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    datamodule = instantiate(cfg.data, _convert_="all") if cfg.get("data") else None
-    try:
-        model = instantiate(cfg.model, _convert_="all")
-    except Exception as error:  # Hydra wraps a module's LabError (bad env id, ...) in InstantiationException
-        if isinstance(error.__cause__, LabError):
-            raise error.__cause__ from None
-        raise
+    datamodule = _build(cfg.data) if cfg.get("data") else None
+    model = _build(cfg.model)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks = _instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(resolved)]
     if not cfg.trainer.get("enable_progress_bar", True):
@@ -107,7 +113,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         with open(output_dir / "metrics.json", "w") as f:
             json.dump(dict(sorted(metrics.items())), f, indent=2)
     for logger in loggers:
-        if hasattr(logger, "experiment") and type(logger).__name__ == "WandbLogger" and trainer.is_global_zero:
+        if isinstance(logger, WandbLogger) and trainer.is_global_zero:
             logger.experiment.summary.update(metrics)
             logger.experiment.finish()
     return metrics
