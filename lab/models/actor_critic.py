@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lab.models.optim import configure_optimizers
+from lab.scale.rates import global_rate
 from lab.rl.evaluate import run_episodes
 from lab.rl.fast_forward import fast_forward
 from lab.rl.heads import make_head
@@ -203,7 +204,9 @@ class ActorCritic(pl.LightningModule):
             metrics["train/episode_length"] = float(np.mean(self.recent_lengths))
         metrics["train/env_steps"] = float(self.env_steps)
         metrics["train/episodes"] = float(self.episodes)
-        metrics["perf/env_steps_per_sec"] = self.env_steps / max(self._train_seconds, 1e-9)
+        local_rate = self.env_steps / self.trainer.world_size / max(self._train_seconds, 1e-9)
+        metrics["perf/rank_env_steps_per_sec"] = local_rate  # this rank's own envs
+        metrics["perf/env_steps_per_sec"] = global_rate(self, local_rate)  # summed over DDP ranks
         every = self.hparams.eval_every
         if every and (self.current_epoch + 1) % every == 0:
             metrics.update(self._periodic_eval())
