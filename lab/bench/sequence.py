@@ -10,8 +10,6 @@ import torch
 import torch.nn.functional as F
 
 from lab.bench import table
-from lab.nets.rnn import RecurrentLM
-from lab.nets.transformer import CausalTransformer
 from lab.train import compose_config, run_experiment
 
 TITLE = "Sequence models (character LM on stdlib source)"

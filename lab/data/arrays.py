@@ -23,19 +23,40 @@ def split_indices(n: int, sizes: Sequence[int], seed: int) -> list[torch.Tensor]
     return parts
 
 
-class ArrayDataModule(pl.LightningDataModule):
+class SplitDataModule(pl.LightningDataModule):
+    """Holds `splits` ('train', 'val', optional 'test' datasets) and serves them: shuffled for training only."""
+
+    def __init__(self, batch_size: int = 64, eval_batch_size: int = 512, num_workers: int = 0) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.splits: dict[str, TensorDataset] = {}
+
+    def _loader(self, name: str, train: bool) -> DataLoader:
+        return DataLoader(self.splits[name], batch_size=self.batch_size if train else self.eval_batch_size,
+                          shuffle=train, num_workers=self.num_workers, drop_last=False,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test" if "test" in self.splits else "val", False)
+
+
+class ArrayDataModule(SplitDataModule):
     """Subclasses implement `load()` returning {'train': (x, y), 'val': ..., 'test': ...} tensors."""
 
     def __init__(self, batch_size: int = 64, eval_batch_size: int = 512, input_shape: Sequence[int] | None = None,
                  num_classes: int | None = None, seed: int = 0, num_workers: int = 0) -> None:
-        super().__init__()
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
+        super().__init__(batch_size, eval_batch_size, num_workers)
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.num_classes = num_classes
         self.seed = seed
-        self.num_workers = num_workers
-        self.splits: dict[str, TensorDataset] = {}
 
     def load(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         raise NotImplementedError
@@ -53,20 +74,6 @@ class ArrayDataModule(pl.LightningDataModule):
                            f"says data.input_shape={list(self.input_shape)}; the network is built for the latter")
         if self.num_classes is not None and y.dtype == torch.long and len(y) and int(y.max()) >= self.num_classes:
             raise LabError(f"{type(self).__name__} has label {int(y.max())} but data.num_classes={self.num_classes}")
-
-    def _loader(self, name: str, train: bool) -> DataLoader:
-        return DataLoader(self.splits[name], batch_size=self.batch_size if train else self.eval_batch_size,
-                          shuffle=train, num_workers=self.num_workers, drop_last=False,
-                          persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test" if "test" in self.splits else "val", False)
 
     def images(self, name: str = "test", n: int = 64) -> torch.Tensor:
         """The first `n` inputs of a split (for pictures and feature statistics)."""

@@ -12,10 +12,10 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
+from lab.data.arrays import SplitDataModule
 from lab.errors import LabError
 
 
@@ -63,18 +63,16 @@ def read_csv_column(path: str | Path, column: str | None) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
-class SeriesDataModule(pl.LightningDataModule):
+class SeriesDataModule(SplitDataModule):
     def __init__(self, series: str = "mackey_glass", path: str | None = None, column: str | None = None,
                  length: int = 3000, tau: float = 17.0, window: int = 32, horizon: int = 1,
                  val_fraction: float = 0.15, test_fraction: float = 0.15, batch_size: int = 64,
                  eval_batch_size: int = 512, num_workers: int = 0) -> None:
-        super().__init__()
+        super().__init__(batch_size, eval_batch_size, num_workers)
         self.series, self.path, self.column, self.length, self.tau = series, path, column, length, tau
         self.window, self.horizon = window, horizon
         self.fractions = (val_fraction, test_fraction)
-        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.mean, self.std = 0.0, 1.0
-        self.splits: dict[str, TensorDataset] = {}
 
     def values(self) -> np.ndarray:
         if self.path:
@@ -107,16 +105,3 @@ class SeriesDataModule(pl.LightningDataModule):
                                "data.horizon, or use a longer series")
             windows = scaled[first:stop].unfold(0, span, 1)
             self.splits[name] = TensorDataset(windows[:, :self.window, None], windows[:, self.window:])
-
-    def _loader(self, name: str, train: bool) -> DataLoader:
-        return DataLoader(self.splits[name], batch_size=self.batch_size if train else self.eval_batch_size,
-                          shuffle=train, num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False)

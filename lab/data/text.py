@@ -11,10 +11,10 @@ import importlib
 from pathlib import Path
 from typing import Sequence
 
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
+from lab.data.arrays import SplitDataModule
 from lab.errors import LabError
 
 DEFAULT_MODULES = ("argparse", "collections", "textwrap", "json.decoder")
@@ -51,18 +51,16 @@ def encode(text: str, vocab: str) -> torch.Tensor:
     return torch.tensor([index[char] for char in text], dtype=torch.long)
 
 
-class TextDataModule(pl.LightningDataModule):
+class TextDataModule(SplitDataModule):
     """Windows of `seq_len + 1` characters (input and next-character target); the last `val_fraction` is validation."""
 
     def __init__(self, path: str | None = None, modules: Sequence[str] = DEFAULT_MODULES, seq_len: int = 128,
                  batch_size: int = 64, eval_batch_size: int = 256, val_fraction: float = 0.1,
                  vocab_size: int = 256, num_workers: int = 0) -> None:
-        super().__init__()
+        super().__init__(batch_size, eval_batch_size, num_workers)
         self.path, self.modules = path, tuple(modules)
-        self.seq_len, self.batch_size, self.eval_batch_size = seq_len, batch_size, eval_batch_size
-        self.val_fraction, self.vocab_size, self.num_workers = val_fraction, vocab_size, num_workers
+        self.seq_len, self.val_fraction, self.vocab_size = seq_len, val_fraction, vocab_size
         self.vocab: str = ""
-        self.splits: dict[str, TensorDataset] = {}
 
     def corpus(self) -> str:
         return read_text(self.path) if self.path else stdlib_corpus(self.modules)
@@ -85,13 +83,3 @@ class TextDataModule(pl.LightningDataModule):
                                "lower data.seq_len or use a longer corpus")
             self.splits[name] = TensorDataset(part.unfold(0, self.seq_len + 1, self.seq_len))
         self.vocab = vocab
-
-    def _loader(self, name: str, train: bool) -> DataLoader:
-        return DataLoader(self.splits[name], batch_size=self.batch_size if train else self.eval_batch_size,
-                          shuffle=train, num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", False)

@@ -5,7 +5,6 @@ Episodes cut by the rollout's end (or a time limit) are bootstrapped from the cr
 
 from __future__ import annotations
 
-import torch
 
 from lab.models.actor_critic import ActorCritic
 from lab.models.ppo import normalize
