@@ -20,5 +20,5 @@ def test_digits_mlp_reaches_95_percent(run_exp):
 @pytest.mark.parametrize("experiment", ["resnet_mnist5k", "densenet_mnist5k"])
 @pytest.mark.parametrize("batch_norm", [True, False])
 def test_residual_and_dense_nets_beat_90_percent(run_exp, experiment, batch_norm):
-    metrics = run_exp([f"experiment={experiment}", f"model.net.batch_norm={batch_norm}", "trainer.max_epochs=2"])
+    metrics = run_exp([f"experiment={experiment}", f"model.net.batch_norm={batch_norm}", "trainer.max_epochs=3"])
     assert metrics["test/acc"] > 0.90

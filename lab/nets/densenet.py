@@ -7,6 +7,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from lab.nets.resnet import he_init
+
 
 def _norm(channels: int, batch_norm: bool) -> nn.Module:
     return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
@@ -46,6 +48,7 @@ class DenseNet(nn.Module):
         layers += [_norm(channels, batch_norm), nn.ReLU()]
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
+        he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

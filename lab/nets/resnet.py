@@ -12,6 +12,15 @@ def _norm(channels: int, batch_norm: bool) -> nn.Module:
     return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
 
 
+def he_init(net: nn.Module) -> None:
+    """He (Kaiming) normal init for convolutions before ReLUs; zero conv biases."""
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
 class BasicBlock(nn.Module):
     """y = relu(F(x) + shortcut(x)), F = conv3x3-norm-relu-conv3x3-norm."""
 
@@ -44,6 +53,11 @@ class ResNet(nn.Module):
                 channels = out
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
+        he_init(self)
+        if not batch_norm:  # without a norm to tame it, start each residual branch at zero (block = identity)
+            for block in self.modules():
+                if isinstance(block, BasicBlock):
+                    nn.init.zeros_(block.body[-2 if isinstance(block.body[-1], nn.Identity) else -1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
