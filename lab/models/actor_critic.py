@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from lab.models.optim import configure_optimizers
 from lab.scale.rates import global_rate
+from lab.rl.advantages import normalize
 from lab.rl.evaluate import run_episodes
 from lab.rl.fast_forward import fast_forward
 from lab.rl.heads import make_head
@@ -175,6 +176,20 @@ class ActorCritic(pl.LightningModule):
         metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
         self._update_metrics = metrics  # logged in on_train_epoch_end
         return metrics["loss"]
+
+    def policy_gradient_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One step on -A log pi(a|s) + vf_coef * value error - ent_coef * entropy over the whole rollout
+        (REINFORCE with baseline and A2C differ only in how `targets` estimates A)."""
+        hp = self.hparams
+        logprob, entropy = self.log_prob_entropy(batch["obs"], batch["actions"])
+        advantages = normalize(batch["advantages"]) if hp.norm_adv else batch["advantages"]
+        policy_loss = -(advantages * logprob).mean()
+        value_loss = 0.5 * (self.value(batch["obs"]) - batch["returns"]).square().mean()
+        entropy = entropy.mean()
+        loss = policy_loss - hp.ent_coef * entropy + hp.vf_coef * value_loss
+        self.step_optimizer(loss)
+        return {"loss": loss.detach(), "policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(),
+                "entropy": entropy.detach()}
 
     def step_optimizer(self, loss: torch.Tensor) -> None:
         """zero_grad, backward (precision- and DDP-aware), clip by norm, step."""

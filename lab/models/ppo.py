@@ -10,11 +10,7 @@ from __future__ import annotations
 import torch
 
 from lab.models.actor_critic import ActorCritic
-from lab.rl.advantages import gae
-
-
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    return (x - x.mean()) / (x.std() + 1e-8)
+from lab.rl.advantages import gae, normalize
 
 
 def clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, clip_coef: float) -> torch.Tensor:

@@ -5,9 +5,7 @@ Episodes cut by the rollout's end (or a time limit) are bootstrapped from the cr
 
 from __future__ import annotations
 
-
 from lab.models.actor_critic import ActorCritic
-from lab.models.ppo import normalize
 from lab.rl.advantages import discounted_returns
 
 
@@ -17,13 +15,4 @@ class Reinforce(ActorCritic):
         return returns - values, returns
 
     def update(self, batch):
-        hp = self.hparams
-        logprob, entropy = self.log_prob_entropy(batch["obs"], batch["actions"])
-        advantages = normalize(batch["advantages"]) if hp.norm_adv else batch["advantages"]
-        policy_loss = -(advantages * logprob).mean()
-        value_loss = 0.5 * (self.value(batch["obs"]) - batch["returns"]).square().mean()
-        entropy = entropy.mean()
-        loss = policy_loss - hp.ent_coef * entropy + hp.vf_coef * value_loss
-        self.step_optimizer(loss)
-        return {"loss": loss.detach(), "policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(),
-                "entropy": entropy.detach()}
+        return self.policy_gradient_step(batch)

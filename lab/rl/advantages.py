@@ -42,3 +42,8 @@ def discounted_returns(rewards: torch.Tensor, next_values: torch.Tensor, termina
         running = rewards[t] + gamma * (cont[t] * following + (1.0 - cont[t]) * bootstrap)
         returns[t] = running
     return returns
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """Advantages scaled to zero mean and unit standard deviation (per batch or minibatch)."""
+    return (x - x.mean()) / (x.std() + 1e-8)
