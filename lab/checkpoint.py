@@ -54,8 +54,7 @@ def load_module(path: str | Path):
         raise LabError(f"checkpoint {path} has no lab config; it was not written by lab.train")
     cfg = OmegaConf.create(checkpoint[CONFIG_KEY])
     module = instantiate(cfg.model, _convert_="all")
-    if hasattr(module, "on_load_checkpoint"):
-        module.on_load_checkpoint(checkpoint)
+    module.on_load_checkpoint(checkpoint)
     check_state_matches(module, checkpoint["state_dict"], path)
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()

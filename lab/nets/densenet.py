@@ -7,17 +7,13 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from lab.nets.resnet import he_init
-
-
-def _norm(channels: int, batch_norm: bool) -> nn.Module:
-    return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
+from lab.nets.resnet import he_init, norm_or_identity
 
 
 class DenseLayer(nn.Module):
     def __init__(self, c_in: int, growth_rate: int, batch_norm: bool) -> None:
         super().__init__()
-        self.body = nn.Sequential(_norm(c_in, batch_norm), nn.ReLU(inplace=False),
+        self.body = nn.Sequential(norm_or_identity(c_in, batch_norm), nn.ReLU(inplace=False),
                                   nn.Conv2d(c_in, growth_rate, 3, 1, 1, bias=not batch_norm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -26,7 +22,7 @@ class DenseLayer(nn.Module):
 
 def transition(c_in: int, c_out: int, batch_norm: bool) -> nn.Module:
     """1x1 conv to `c_out` channels, then 2x2 average pooling."""
-    return nn.Sequential(_norm(c_in, batch_norm), nn.ReLU(), nn.Conv2d(c_in, c_out, 1, bias=not batch_norm),
+    return nn.Sequential(norm_or_identity(c_in, batch_norm), nn.ReLU(), nn.Conv2d(c_in, c_out, 1, bias=not batch_norm),
                          nn.AvgPool2d(2))
 
 
@@ -45,7 +41,7 @@ class DenseNet(nn.Module):
                 out = int(channels * compression)
                 layers.append(transition(channels, out, batch_norm))
                 channels = out
-        layers += [_norm(channels, batch_norm), nn.ReLU()]
+        layers += [norm_or_identity(channels, batch_norm), nn.ReLU()]
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
         he_init(self)

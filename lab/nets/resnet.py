@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 
-def _norm(channels: int, batch_norm: bool) -> nn.Module:
+def norm_or_identity(channels: int, batch_norm: bool) -> nn.Module:
+    """BatchNorm2d when batch norm is on, else a no-op."""
     return nn.BatchNorm2d(channels) if batch_norm else nn.Identity()
 
 
@@ -27,10 +28,11 @@ class BasicBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int, batch_norm: bool) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=not batch_norm), _norm(c_out, batch_norm), nn.ReLU(inplace=True),
-            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=not batch_norm), _norm(c_out, batch_norm))
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=not batch_norm), norm_or_identity(c_out, batch_norm),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=not batch_norm), norm_or_identity(c_out, batch_norm))
         self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
-            nn.Conv2d(c_in, c_out, 1, stride, bias=not batch_norm), _norm(c_out, batch_norm))
+            nn.Conv2d(c_in, c_out, 1, stride, bias=not batch_norm), norm_or_identity(c_out, batch_norm))
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -44,7 +46,7 @@ class ResNet(nn.Module):
                  blocks: Sequence[int] = (2, 2, 2), width: int = 16, batch_norm: bool = True) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(input_shape[0], width, 3, 1, 1, bias=not batch_norm),
-                                   _norm(width, batch_norm), nn.ReLU(inplace=True)]
+                                   norm_or_identity(width, batch_norm), nn.ReLU(inplace=True)]
         channels = width
         for stage, count in enumerate(blocks):
             out = width * 2 ** stage
