@@ -28,17 +28,17 @@ def _on_device(result, device: torch.device) -> bool:
 
 
 def _install() -> None:
-    if _ResultMetric is None or getattr(_ResultMetric.to, "_lab_fast", False):
+    if _ResultMetric is None:
         return
     lightning_to = _ResultMetric.to
 
     def to(self, *args, **kwargs):
-        device = args[0] if len(args) == 1 and not kwargs else kwargs.get("device") if not args else None
-        if isinstance(device, torch.device) and _on_device(self, device):
+        device = args[0] if args else kwargs.get("device")
+        only_device = len(args) + len(kwargs) == 1
+        if only_device and isinstance(device, torch.device) and _on_device(self, device):
             return self
         return lightning_to(self, *args, **kwargs)
 
-    to._lab_fast = True
     _ResultMetric.to = to
 
 

@@ -18,11 +18,10 @@ EXPERIMENTS = ("charlm_rnn", "charlm_gru", "charlm_lstm", "charlm_attention")
 VOCAB, BATCH, SEQ = 96, 32, 128
 
 
-def _net(experiment: str) -> torch.nn.Module:
+def _net(cfg) -> torch.nn.Module:
     """The experiment's net at its default size (the same net its LanguageModel trains)."""
     from hydra.utils import instantiate
 
-    cfg = compose_config([f"experiment={experiment}"])
     return instantiate(cfg.model.net, vocab_size=VOCAB, _convert_="all")
 
 
@@ -87,10 +86,11 @@ def run(quick: bool = False) -> str:
     overrides = ["trainer.max_epochs=1", "trainer.limit_train_batches=10"] if quick else []
     rows = []
     for experiment in EXPERIMENTS:
+        cfg = compose_config([f"experiment={experiment}"])
         torch.manual_seed(0)
-        net = _net(experiment)
+        net = _net(cfg)
         params = sum(p.numel() for p in net.parameters())
-        epochs = 1 if quick else int(compose_config([f"experiment={experiment}"]).trainer.max_epochs)
+        epochs = 1 if quick else int(cfg.trainer.max_epochs)
         best, last, seconds = final_bpc(experiment, overrides)
         rows.append([experiment, f"{params:,}", train_tokens_per_second(net, steps),
                      sample_tokens_per_second(net, length), epochs, best, last, seconds])
