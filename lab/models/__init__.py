@@ -1,3 +1,3 @@
 """One LightningModule per family: steps, losses, metrics and optimisers."""
 
-from lab import fast_log as _fast_log  # noqa: F401  (cheap self.log for every module here)
+from lab import fast_lightning as _fast_lightning  # noqa: F401  (cheaper per-step Lightning for every module)

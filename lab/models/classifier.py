@@ -13,6 +13,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from lab.models.optim import configure_optimizers
+from lab.models.train_log import TrainLog
 from lab.viz import image_path, log_image, save_figure, save_labelled_grid
 
 
@@ -22,8 +23,10 @@ class Classifier(pl.LightningModule):
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.optimizer, self.scheduler = optimizer, scheduler
-        self.accuracy = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes, average="micro")
+        # validate_args=False: the logits are the net's own and cross_entropy already rejects a bad label
+        self.accuracy = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False)
                                        for s in ("train", "val", "test")})
+        self.train_log = TrainLog()
         self.confusion = MulticlassConfusionMatrix(num_classes)
         self._mistakes: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
@@ -31,24 +34,36 @@ class Classifier(pl.LightningModule):
         return self.net(x)
 
     def _step(self, batch, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss and logits; the stage's accuracy is updated here and logged once, at the end of the epoch."""
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
         self.accuracy[f"{stage}_acc"].update(logits, y)
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, sync_dist=not on_step)
-        self.log(f"{stage}/acc", self.accuracy[f"{stage}_acc"], on_step=False, on_epoch=True, prog_bar=True)
         return loss, logits
 
+    def _log_accuracy(self, stage: str) -> None:
+        self.log(f"{stage}/acc", self.accuracy[f"{stage}_acc"], prog_bar=True)
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")[0]
+        loss, _ = self._step(batch, "train")
+        self.train_log.step(self, "train/loss", loss, batch_size=len(batch[1]), prog_bar=True)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.train_log.epoch_end(self)
+        self._log_accuracy("train")
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+        loss, _ = self._step(batch, "val")
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_accuracy("val")
 
     def test_step(self, batch, batch_idx: int) -> None:
         x, y = batch
-        _, logits = self._step(batch, "test")
+        loss, logits = self._step(batch, "test")
+        self.log("test/loss", loss, prog_bar=True, sync_dist=True)
         predicted = logits.argmax(-1)
         self.confusion.update(predicted, y)
         wrong = predicted != y
@@ -60,6 +75,7 @@ class Classifier(pl.LightningModule):
         self._mistakes = []
 
     def on_test_epoch_end(self) -> None:
+        self._log_accuracy("test")
         matrix = self.confusion.compute().cpu().numpy()
         figure, axis = plt.subplots(figsize=(5, 5))
         axis.imshow(matrix, cmap="Blues")

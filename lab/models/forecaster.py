@@ -18,6 +18,7 @@ from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
 from lab.models.optim import configure_optimizers
+from lab.models.train_log import TrainLog
 from lab.viz import image_path, log_image, save_figure
 
 METRICS = {"mse": MeanSquaredError, "mae": MeanAbsoluteError}
@@ -30,6 +31,7 @@ class Forecaster(pl.LightningModule):
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.optimizer, self.scheduler = optimizer, scheduler
+        self.train_log = TrainLog()
         self.register_buffer("mean", torch.zeros(()))
         self.register_buffer("std", torch.ones(()))
         self.metrics = nn.ModuleDict({f"{stage}_{kind}{name}": metric()
@@ -63,8 +65,11 @@ class Forecaster(pl.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss = F.mse_loss(self(x), y)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.train_log.step(self, "train/loss", loss, batch_size=len(x), prog_bar=True)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.train_log.epoch_end(self)
 
     def _eval_step(self, batch, stage: str) -> None:
         x, y = batch

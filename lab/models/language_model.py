@@ -18,6 +18,7 @@ from torchmetrics.text import Perplexity
 from lab.data.text import encode
 from lab.errors import LabError
 from lab.models.optim import configure_optimizers
+from lab.models.train_log import TrainLog
 
 
 class LanguageModel(pl.LightningModule):
@@ -28,6 +29,7 @@ class LanguageModel(pl.LightningModule):
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.optimizer, self.scheduler = optimizer, scheduler
+        self.train_log = TrainLog()
         self.register_buffer("vocab_codes", torch.full((vocab_size,), -1, dtype=torch.long))
         self.perplexity = nn.ModuleDict({stage: Perplexity() for stage in ("val", "test")})
 
@@ -74,8 +76,11 @@ class LanguageModel(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, _, _ = self._loss(batch)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.train_log.step(self, "train/loss", loss, batch_size=len(batch[0]), prog_bar=True)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.train_log.epoch_end(self)
 
     def _eval_step(self, batch, stage: str) -> None:
         loss, logits, targets = self._loss(batch)

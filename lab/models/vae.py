@@ -18,6 +18,7 @@ from torch import nn
 from lab.errors import LabError
 from lab.models.generative import GenerativeModule
 from lab.models.optim import configure_optimizers
+from lab.models.train_log import TrainLog
 
 LOG_2PI = math.log(2 * math.pi)
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -57,6 +58,7 @@ class VAE(GenerativeModule):
             raise LabError(f"model.iw_samples must be >= 1, got {iw_samples}")
         self.encoder, self.decoder = encoder, decoder
         self.optimizer, self.scheduler = optimizer, scheduler
+        self.train_log = TrainLog()
         self._first_batch: torch.Tensor | None = None
 
     # the probabilistic model
@@ -98,18 +100,24 @@ class VAE(GenerativeModule):
 
     # steps
     def _log_terms(self, stage: str, terms: dict[str, torch.Tensor]) -> None:
-        on_step = stage == "train"
         for name in ("elbo", "recon", "kl"):
-            self.log(f"{stage}/{name}", terms[name].mean(), on_step=on_step, on_epoch=True, prog_bar=name == "elbo")
+            value, prog_bar = terms[name].mean(), name == "elbo"
+            if stage == "train":
+                self.train_log.step(self, f"train/{name}", value, batch_size=len(terms[name]), prog_bar=prog_bar)
+            else:
+                self.log(f"{stage}/{name}", value, on_epoch=True, prog_bar=prog_bar)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x = batch[0]
         self.check_images(x)
         terms = self(x)
         loss = -(terms["recon"] - self.kl_weight() * terms["kl"]).mean()
-        self.log("train/loss", loss, on_step=True, on_epoch=True)
+        self.train_log.step(self, "train/loss", loss, batch_size=len(x))
         self._log_terms("train", terms)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.train_log.epoch_end(self)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x = batch[0]

@@ -1,0 +1,104 @@
+"""Three per-step costs of Lightning's loop removed, with its behaviour unchanged; installed once by `lab.models`.
+
+Measured on a 2-core CPU, where a LeNet step on mnist5k takes about 8 ms:
+
+- `self.log` moves the result's state to the value's device through a generic `apply_to_collection` that
+  deep-copies the metadata dataclasses (~0.45 ms a call). The move is skipped when every tensor state is
+  already on that device; any other case goes through Lightning's own `to`.
+- Every callback hook (six a training step) loops over all callbacks, building each one's profiler label
+  and `state_key` (a repr of ModelCheckpoint's settings) even for callbacks that inherit the hook's no-op.
+  A hook no callback overrides is now not dispatched at all.
+- `self.log` and the loop's `_build_kwargs` call `inspect.getfullargspec` on `training_step` every step to
+  see whether it takes `dataloader_iter`. The answer depends only on the function, so it is cached.
+
+Each patch is guarded: if the private Lightning name it wraps is gone, Lightning's own code runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+import torch
+from pytorch_lightning import Callback
+from torchmetrics import Metric
+
+
+# --- self.log: no device move when the state is already there ------------------------------------------
+
+def _on_device(result, device: torch.device) -> bool:
+    """Whether the result's tensor states (and the Metric it wraps, if any) already live on `device`."""
+    for name in result._defaults:
+        if getattr(result, name).device != device:
+            return False
+    wrapped = result.__dict__.get("value")
+    return not isinstance(wrapped, Metric) or wrapped.device == device
+
+
+def _install_result_to() -> None:
+    try:
+        from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
+    except ImportError:
+        return
+    lightning_to = _ResultMetric.to
+
+    def to(self, *args, **kwargs):
+        device = args[0] if args else kwargs.get("device")
+        only_device = len(args) + len(kwargs) == 1
+        if only_device and isinstance(device, torch.device) and _on_device(self, device):
+            return self
+        return lightning_to(self, *args, **kwargs)
+
+    _ResultMetric.to = to
+
+
+# --- callback hooks: skip the ones no callback overrides -------------------------------------------------
+
+def overrides_hook(callback: Callback, hook_name: str) -> bool:
+    """Whether `callback` does anything on `hook_name`: its class (or the instance) replaces Callback's no-op."""
+    return hook_name in vars(callback) or getattr(type(callback), hook_name, None) is not getattr(Callback, hook_name, None)
+
+
+def _install_callback_dispatch() -> None:
+    try:
+        from pytorch_lightning.trainer import call
+    except ImportError:
+        return
+    lightning_call = call._call_callback_hooks
+
+    def _call_callback_hooks(trainer, hook_name, *args, **kwargs):
+        if not any(overrides_hook(callback, hook_name) for callback in trainer.callbacks):
+            return None
+        return lightning_call(trainer, hook_name, *args, **kwargs)
+
+    call._call_callback_hooks = _call_callback_hooks
+
+
+# --- hook signatures: inspect each function once ---------------------------------------------------------
+
+def _install_signature_cache() -> None:
+    try:
+        from pytorch_lightning.utilities import signature_utils
+    except ImportError:
+        return
+    lightning_check = signature_utils.is_param_in_hook_signature
+
+    @functools.lru_cache(maxsize=1024)
+    def cached(function, param, explicit, min_args) -> bool:
+        return lightning_check(function, param, explicit=explicit, min_args=min_args)
+
+    def is_param_in_hook_signature(hook_fx, param: str, explicit: bool = False, min_args: int | None = None) -> bool:
+        try:
+            return cached(getattr(hook_fx, "__func__", hook_fx), param, explicit, min_args)
+        except TypeError:  # an unhashable callable
+            return lightning_check(hook_fx, param, explicit=explicit, min_args=min_args)
+
+    for module_name in ("pytorch_lightning.core.module", "pytorch_lightning.loops.training_epoch_loop"):
+        module = importlib.import_module(module_name)
+        if getattr(module, "is_param_in_hook_signature", None) is lightning_check:
+            module.is_param_in_hook_signature = is_param_in_hook_signature
+
+
+_install_result_to()
+_install_callback_dispatch()
+_install_signature_cache()
