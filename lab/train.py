@@ -6,6 +6,8 @@ call `run_experiment(overrides, output_dir)` and use the metrics dict it returns
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
 import sys
@@ -65,6 +67,17 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
+@contextlib.contextmanager
+def _frozen_heap():
+    """Keep the ~400k objects that exist before fitting (torch, Lightning, Hydra, the model) out of Python's
+    garbage collector while it fits: a full collection over them pauses training for ~0.2 s on a 2-core CPU."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _check_resume(ckpt_path: str, model: pl.LightningModule) -> None:
     checkpoint = read_checkpoint(ckpt_path)
     check_state_matches(model, checkpoint.get("state_dict", {}), ckpt_path)
@@ -97,7 +110,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         _check_resume(ckpt_path, model)
 
     start = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    with _frozen_heap():
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = _flat_metrics(trainer.callback_metrics)
     metrics["time/fit_seconds"] = time.perf_counter() - start
     metrics["trainer/global_step"] = float(trainer.global_step)
