@@ -7,7 +7,8 @@ Measured on a 2-core CPU, where a LeNet step on mnist5k takes about 8 ms:
   already on that device; any other case goes through Lightning's own `to`.
 - Every callback hook (six a training step) loops over all callbacks, building each one's profiler label
   and `state_key` (a repr of ModelCheckpoint's settings) even for callbacks that inherit the hook's no-op.
-  A hook no callback overrides is now not dispatched at all.
+  A hook no callback overrides is now not dispatched at all; likewise a LightningModule hook whose body is
+  empty (Lightning's own `on_before_backward`, `on_train_batch_end`, ... that a module does not override).
 - `self.log` and the loop's `_build_kwargs` call `inspect.getfullargspec` on `training_step` every step to
   see whether it takes `dataloader_iter`. The answer depends only on the function, so it is cached.
 
@@ -16,6 +17,7 @@ Each patch is guarded: if the private Lightning name it wraps is gone, Lightning
 
 from __future__ import annotations
 
+import dis
 import functools
 import importlib
 
@@ -74,6 +76,39 @@ def _install_callback_dispatch() -> None:
     call._call_callback_hooks = _call_callback_hooks
 
 
+_NO_EFFECT = {"RESUME", "NOP", "RETURN_VALUE"}
+_NONE_ONLY = {"LOAD_CONST", "RETURN_CONST"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _empty_body(code) -> bool:
+    return all(op.opname in _NO_EFFECT or (op.opname in _NONE_ONLY and op.argval is None)
+               for op in dis.get_instructions(code))
+
+
+def does_nothing(function) -> bool:
+    """Whether `function` (or a bound method) has an empty body (docstring, `pass`, `return None`): calling it
+    has no effect, as with each of Lightning's unimplemented hooks."""
+    code = getattr(getattr(function, "__func__", function), "__code__", None)
+    return code is not None and _empty_body(code)
+
+
+def _install_module_hook_dispatch() -> None:
+    try:
+        from pytorch_lightning.trainer import call
+    except ImportError:
+        return
+    lightning_call = call._call_lightning_module_hook
+
+    def _call_lightning_module_hook(trainer, hook_name, *args, pl_module=None, **kwargs):
+        module = pl_module or trainer.lightning_module
+        if module is not None and does_nothing(getattr(module, hook_name, None)):
+            return None
+        return lightning_call(trainer, hook_name, *args, pl_module=pl_module, **kwargs)
+
+    call._call_lightning_module_hook = _call_lightning_module_hook
+
+
 # --- hook signatures: inspect each function once ---------------------------------------------------------
 
 def _install_signature_cache() -> None:
@@ -101,4 +136,5 @@ def _install_signature_cache() -> None:
 
 _install_result_to()
 _install_callback_dispatch()
+_install_module_hook_dispatch()
 _install_signature_cache()

@@ -9,7 +9,7 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultCollection
 
 import lab.models  # noqa: F401  (installs lab.fast_lightning)
-from lab.fast_lightning import overrides_hook
+from lab.fast_lightning import does_nothing, overrides_hook
 
 
 # --- self.log device move ---
@@ -119,3 +119,44 @@ def test_hook_signatures_are_inspected_once_per_function(monkeypatch):
     assert [check(training_step, "dataloader_iter", explicit=True) for _ in range(3)] == [True] * 3
     assert [check(Fresh().training_step, "dataloader_iter", explicit=True) for _ in range(3)] == [False] * 3
     assert len(calls) == 2
+
+
+def test_only_empty_hooks_count_as_doing_nothing():
+    def documented():
+        """Only a docstring."""
+
+    def returns_none(x):
+        return None
+
+    def returns_a_value():
+        return 5
+
+    def prints():
+        print()
+
+    assert does_nothing(documented) and does_nothing(returns_none) and does_nothing(pl.LightningModule.on_after_backward)
+    assert not any(does_nothing(f) for f in (returns_a_value, prints, pl.LightningModule.on_before_batch_transfer,
+                                             pl.LightningModule.optimizer_step, print, None))
+
+
+def test_module_hooks_run_when_overridden_and_are_skipped_when_empty(monkeypatch):
+    class Counts(Tiny):
+        def __init__(self):
+            super().__init__()
+            self.after_backward = 0
+
+        def on_after_backward(self):
+            self.after_backward += 1
+
+    labels = []
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False)
+    real_profile = type(trainer.profiler).profile
+    monkeypatch.setattr(type(trainer.profiler), "profile",
+                        lambda self, name: labels.append(name) or real_profile(self, name))
+    module = Counts()
+    trainer.fit(module)
+    assert module.after_backward == 5
+    assert "[LightningModule]Counts.on_after_backward" in labels
+    assert "[LightningModule]Counts.on_before_backward" not in labels
+    assert "[LightningModule]Counts.training_step" in labels or "[Strategy]SingleDeviceStrategy.training_step" in labels
