@@ -59,7 +59,7 @@ class ResNet(nn.Module):
         if not batch_norm:  # without a norm to tame it, start each residual branch at zero (block = identity)
             for block in self.modules():
                 if isinstance(block, BasicBlock):
-                    nn.init.zeros_(block.body[-2 if isinstance(block.body[-1], nn.Identity) else -1].weight)
+                    nn.init.zeros_(block.body[-2].weight)  # the second conv; body[-1] is the Identity norm
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
