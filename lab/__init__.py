@@ -1,5 +1,6 @@
-"""The lab: classic model families as LightningModules, driven by Hydra configs."""
+"""The lab: classic model families as LightningModules, driven by Hydra configs.
 
-from lab import quiet as _quiet  # noqa: F401  (silences library noise before anything else loads)
+Importing it changes nothing outside it: the lab's own runs switch on what they need (lab.quiet, lab.fast_lightning).
+"""
 
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from omegaconf import OmegaConf
 from lab.errors import LabError
 
 CONFIG_KEY = "lab_config"
+WANDB_ID_KEY = "lab_wandb_run_id"
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -20,10 +22,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise LabError(f"checkpoint {path} does not exist; runs keep theirs in <run dir>/checkpoints/")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for a bad file
-        reason = (str(error).strip().splitlines() or [""])[0][:160]
-        raise LabError(f"checkpoint {path} cannot be read ({type(error).__name__}: {reason}); "
-                       "it may be truncated or not a Lightning checkpoint") from None
+    except Exception:  # torch raises several types for a bad file; its advice would be to load it unsafely
+        raise LabError(f"checkpoint {path} cannot be read: the file is truncated or is not a lab checkpoint; "
+                       "resume from a checkpoints/last.ckpt or best-*.ckpt written by lab-train") from None
 
 
 def check_state_matches(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
@@ -59,3 +60,43 @@ def load_module(path: str | Path):
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
     return module, cfg
+
+
+@dataclass
+class ResumePoint:
+    """What a resumed run needs to know of its checkpoint before it starts."""
+
+    path: Path
+    epochs_done: int
+    global_step: int
+    wandb_id: str | None
+
+
+def _epochs_done(checkpoint: dict) -> int:
+    try:
+        return int(checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
+    except (KeyError, TypeError):
+        return int(checkpoint.get("epoch", 0))
+
+
+def read_resume_point(path: str | Path, model: torch.nn.Module, trainer_cfg) -> ResumePoint:
+    """Read and check a checkpoint to resume from: it must load, fit `model`, and leave something to train under
+    the configured trainer.max_epochs / max_steps (and model.total_timesteps for RL); else a LabError."""
+    checkpoint = read_checkpoint(path)
+    check_state_matches(model, checkpoint.get("state_dict", {}), path)
+    point = ResumePoint(Path(path), _epochs_done(checkpoint), int(checkpoint.get("global_step", 0)),
+                        checkpoint.get(WANDB_ID_KEY))
+    max_epochs = trainer_cfg.get("max_epochs")
+    max_steps = trainer_cfg.get("max_steps")
+    if max_epochs is not None and max_epochs >= 0 and point.epochs_done >= max_epochs:
+        raise LabError(f"checkpoint {path} already reached trainer.max_epochs={max_epochs} ({point.epochs_done} epochs "
+                       f"done): nothing left to train; raise it to continue, e.g. trainer.max_epochs={max_epochs * 2}")
+    if max_steps is not None and max_steps > 0 and point.global_step >= max_steps:
+        raise LabError(f"checkpoint {path} already reached trainer.max_steps={max_steps}: nothing left to train; "
+                       f"raise it to continue, e.g. trainer.max_steps={max_steps * 2}")
+    env_steps = (checkpoint.get("lab_rl") or {}).get("env_steps")
+    total = getattr(model, "hparams", {}).get("total_timesteps")
+    if env_steps is not None and total is not None and env_steps >= total:
+        raise LabError(f"checkpoint {path} already reached model.total_timesteps={total} ({env_steps} env steps "
+                       f"done): nothing left to train; raise it to continue, e.g. model.total_timesteps={total * 2}")
+    return point

@@ -29,3 +29,69 @@ def check_config(cfg: DictConfig) -> None:
         name = path.rsplit(".", 1)[-1]
         if name in POSITIVE_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
             raise LabError(f"{path} must be > 0, got {value}; set it on the command line, e.g. {path}=...")
+
+
+def _is_group(name: str) -> bool:
+    from lab.resources import CONF_DIR
+
+    return (CONF_DIR / name).is_dir() or name.startswith("hydra/")
+
+
+def _leaf_keys(node, prefix: str = "") -> list[str]:
+    keys = []
+    if isinstance(node, DictConfig):
+        for key in node.keys():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            keys.append(path)
+            keys += _leaf_keys(node._get_node(key), path)
+    return keys
+
+
+def closest_keys(key: str, known: list[str], n: int = 3) -> list[str]:
+    """The existing keys nearest to a misspelt one: same last name or close to it, under the same parent first."""
+    import difflib
+
+    known = [k for k in known if not key.startswith(k + ".")  # its parents exist; they are no suggestion
+             and not k.rsplit(".", 1)[-1].startswith("_")]  # nor are Hydra's _target_, _partial_
+    leaf = key.rsplit(".", 1)[-1]
+    names = {k.rsplit(".", 1)[-1] for k in known}
+    near_names = set(difflib.get_close_matches(leaf, names, n=5, cutoff=0.6))
+    by_name = [k for k in known if k.rsplit(".", 1)[-1] in near_names]
+    by_name.sort(key=lambda k: -difflib.SequenceMatcher(None, key, k).ratio())
+    if by_name:
+        return by_name[:n]
+    return difflib.get_close_matches(key, known, n=n, cutoff=0.75)
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Raise a LabError for a `key=value` override whose key is not in the composed config, naming the closest
+    existing keys. Hydra's own hint (`+key=...`) would add the key and fail later with a TypeError."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from lab.resources import CONF_DIR
+
+    try:
+        parsed = OverridesParser.create().parse_overrides([o for o in overrides if "=" in o or o.startswith("~")])
+    except HydraException:
+        return  # a syntax error: Hydra's own message is the right one
+    groups = [o for o in parsed if _is_group(o.key_or_group) or o.package is not None]
+    if any(o.is_sweep_override() for o in groups):
+        return
+    keys = [o for o in parsed if o not in groups and not o.is_add() and not o.is_force_add()
+            and not o.key_or_group.startswith("hydra.")]
+    if not keys:
+        return
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="train", overrides=[o.input_line for o in groups])
+    except HydraException:
+        return  # an unknown experiment or group option: Hydra lists the available ones
+    missing = object()
+    for override in keys:
+        if OmegaConf.select(cfg, override.key_or_group, default=missing, throw_on_resolution_failure=False) is missing:
+            near = closest_keys(override.key_or_group, [k for k in _leaf_keys(cfg) if not k.startswith("hydra")])
+            hint = f"did you mean {' or '.join(near)}? " if near else ""
+            raise LabError(f"unknown config key {override.key_or_group!r}; {hint}"
+                           "(`lab-train --cfg job` prints every key of the composed config)")

@@ -1,4 +1,7 @@
-"""Per-step costs of Lightning's loop removed, with its behaviour unchanged; installed once by `lab.models`.
+"""Per-step costs of Lightning's loop removed, with its behaviour unchanged; applied only inside the lab's own run.
+
+`lab.train` wraps `Trainer.fit`/`test` in `patched()` (config `trainer_patches: true`, the default); on leaving it
+Lightning's own functions are back. Importing any lab module changes nothing in Lightning.
 
 Measured on a 2-core CPU, where a LeNet step on mnist5k takes 6-8 ms:
 
@@ -12,14 +15,17 @@ Measured on a 2-core CPU, where a LeNet step on mnist5k takes 6-8 ms:
 - `self.log` and the loop's `_build_kwargs` call `inspect.getfullargspec` on `training_step` every step to
   see whether it takes `dataloader_iter`. The answer depends only on the function, so it is cached.
 
-Each patch is guarded: if the private Lightning name it wraps is gone, Lightning's own code runs.
+Each patch is guarded: if a private Lightning name it wraps is gone (a newer Lightning), that patch is skipped
+and Lightning's own code runs; `patched()` yields the names of the patches it applied.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dis
 import functools
 import importlib
+from typing import Callable, Iterator
 
 import torch
 from pytorch_lightning import Callback
@@ -37,11 +43,9 @@ def _on_device(result, device: torch.device) -> bool:
     return not isinstance(wrapped, Metric) or wrapped.device == device
 
 
-def _install_result_to() -> None:
-    try:
-        from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
-    except ImportError:
-        return
+def _patch_result_to() -> list[tuple[object, str, object]]:
+    from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
+
     lightning_to = _ResultMetric.to
 
     def to(self, *args, **kwargs):
@@ -51,7 +55,7 @@ def _install_result_to() -> None:
             return self
         return lightning_to(self, *args, **kwargs)
 
-    _ResultMetric.to = to
+    return [(_ResultMetric, "to", to)]
 
 
 # --- callback hooks: skip the ones no callback overrides -------------------------------------------------
@@ -61,11 +65,9 @@ def overrides_hook(callback: Callback, hook_name: str) -> bool:
     return hook_name in vars(callback) or getattr(type(callback), hook_name, None) is not getattr(Callback, hook_name, None)
 
 
-def _install_callback_dispatch() -> None:
-    try:
-        from pytorch_lightning.trainer import call
-    except ImportError:
-        return
+def _patch_callback_dispatch() -> list[tuple[object, str, object]]:
+    from pytorch_lightning.trainer import call
+
     lightning_call = call._call_callback_hooks
 
     def _call_callback_hooks(trainer, hook_name, *args, **kwargs):
@@ -73,7 +75,7 @@ def _install_callback_dispatch() -> None:
             return None
         return lightning_call(trainer, hook_name, *args, **kwargs)
 
-    call._call_callback_hooks = _call_callback_hooks
+    return [(call, "_call_callback_hooks", _call_callback_hooks)]
 
 
 # --- LightningModule hooks: skip the ones whose body is empty ---------------------------------------------
@@ -95,11 +97,9 @@ def does_nothing(function) -> bool:
     return code is not None and _empty_body(code)
 
 
-def _install_module_hook_dispatch() -> None:
-    try:
-        from pytorch_lightning.trainer import call
-    except ImportError:
-        return
+def _patch_module_hook_dispatch() -> list[tuple[object, str, object]]:
+    from pytorch_lightning.trainer import call
+
     lightning_call = call._call_lightning_module_hook
 
     def _call_lightning_module_hook(trainer, hook_name, *args, pl_module=None, **kwargs):
@@ -108,16 +108,14 @@ def _install_module_hook_dispatch() -> None:
             return None
         return lightning_call(trainer, hook_name, *args, pl_module=pl_module, **kwargs)
 
-    call._call_lightning_module_hook = _call_lightning_module_hook
+    return [(call, "_call_lightning_module_hook", _call_lightning_module_hook)]
 
 
 # --- hook signatures: inspect each function once ---------------------------------------------------------
 
-def _install_signature_cache() -> None:
-    try:
-        from pytorch_lightning.utilities import signature_utils
-    except ImportError:
-        return
+def _patch_signature_cache() -> list[tuple[object, str, object]]:
+    from pytorch_lightning.utilities import signature_utils
+
     lightning_check = signature_utils.is_param_in_hook_signature
 
     @functools.lru_cache(maxsize=1024)
@@ -130,13 +128,47 @@ def _install_signature_cache() -> None:
         except TypeError:  # an unhashable callable
             return lightning_check(hook_fx, param, explicit=explicit, min_args=min_args)
 
-    for module_name in ("pytorch_lightning.core.module", "pytorch_lightning.loops.training_epoch_loop"):
-        module = importlib.import_module(module_name)
-        if getattr(module, "is_param_in_hook_signature", None) is lightning_check:
-            module.is_param_in_hook_signature = is_param_in_hook_signature
+    targets = [importlib.import_module(name) for name in
+               ("pytorch_lightning.core.module", "pytorch_lightning.loops.training_epoch_loop")]
+    found = [module for module in targets if getattr(module, "is_param_in_hook_signature", None) is lightning_check]
+    if not found:
+        raise AttributeError("is_param_in_hook_signature is no longer imported where it was")
+    return [(module, "is_param_in_hook_signature", is_param_in_hook_signature) for module in found]
 
 
-_install_result_to()
-_install_callback_dispatch()
-_install_module_hook_dispatch()
-_install_signature_cache()
+# --- applying and undoing ----------------------------------------------------------------------------------
+
+PATCHES: dict[str, Callable[[], list[tuple[object, str, object]]]] = {
+    "log_device_move": _patch_result_to,
+    "callback_dispatch": _patch_callback_dispatch,
+    "module_hook_dispatch": _patch_module_hook_dispatch,
+    "signature_cache": _patch_signature_cache,
+}
+
+
+_INHERITED = object()  # the attribute came from a base class: undo by deleting the override
+
+
+@contextlib.contextmanager
+def patched(enabled: bool = True) -> Iterator[list[str]]:
+    """Apply every patch whose Lightning names exist, yield their names, and restore Lightning's functions on
+    exit. A patch whose private name is missing (ImportError/AttributeError) is skipped, never an error."""
+    applied: list[str] = []
+    undo: list[tuple[object, str, object]] = []
+    try:
+        for name, make in (PATCHES.items() if enabled else ()):
+            try:
+                replacements = make()
+            except (ImportError, AttributeError):
+                continue
+            for owner, attribute, replacement in replacements:
+                undo.append((owner, attribute, vars(owner).get(attribute, _INHERITED)))
+                setattr(owner, attribute, replacement)
+            applied.append(name)
+        yield applied
+    finally:
+        for owner, attribute, original in reversed(undo):
+            if original is _INHERITED:
+                delattr(owner, attribute)
+            else:
+                setattr(owner, attribute, original)

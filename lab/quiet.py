@@ -1,13 +1,17 @@
-"""Silences warnings and tips that are only noise, so a user sees the progress bar and metrics."""
+"""Silences the named warnings and tips that are only noise, so a user sees the progress bar and the metrics.
+
+Nothing happens on import: the lab's own entry points (`lab-train`, `run_experiment`, the other console
+commands) call `install()`. Only the messages listed here are filtered; any other warning, a real deprecation
+in the user's code included, stays visible.
+"""
+
+from __future__ import annotations
 
 import logging
 import os
 import warnings
 
-os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-os.environ.setdefault("WANDB_SILENT", "true")
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
+_ENV = {"HYDRA_FULL_ERROR": "0", "WANDB_SILENT": "true", "PYGAME_HIDE_SUPPORT_PROMPT": "1", "MPLBACKEND": "Agg"}
 
 _NOISE = [
     r".*pytree.*",
@@ -23,18 +27,38 @@ _NOISE = [
     r".*Experiment logs directory .* exists and is not empty.*",
     r"(?s).*hydra/launcher/submitit_slurm' is validated against ConfigStore schema.*",
     r".*Starting from v1.9.0, `tensorboardX` has been removed.*",
+    r".*The anonymous setting has no effect.*",
+    r".*`isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    r".*pkg_resources is deprecated.*",
+    r".*jax.xla_computation is deprecated.*",
 ]
-for pattern in _NOISE:
-    warnings.filterwarnings("ignore", message=pattern)
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+# Lightning's start-up lines about accelerators it is not using, and its advertising tips.
+_DROPPED_LOG_LINES = ("GPU available:", "TPU available:", "HPU available:", "IPU available:", "Tip:",
+                      "litlogger", "LitLogger", "You are using a CUDA device")
+_LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric",
+                      "pytorch_lightning.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                      "lightning_fabric.utilities.rank_zero", "pytorch_lightning.accelerators.cuda")
 
 
-class _DropTips(logging.Filter):
+class _DropNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not ("Tip:" in message or "litlogger" in message or "LitLogger" in message)
+        return not any(part in message for part in _DROPPED_LOG_LINES)
 
 
-for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric",
-             "pytorch_lightning.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-    logging.getLogger(name).addFilter(_DropTips())
+_installed = False
+
+
+def install() -> None:
+    """Filter the listed warnings and log lines (once per process); set the environment defaults above."""
+    global _installed
+    for key, value in _ENV.items():
+        os.environ.setdefault(key, value)
+    if _installed:
+        return
+    _installed = True
+    for pattern in _NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
+    for name in _LIGHTNING_LOGGERS:
+        logging.getLogger(name).addFilter(_DropNoise())

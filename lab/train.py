@@ -1,7 +1,10 @@
 """The one way to run an experiment: config -> objects -> Trainer.fit/test -> metrics.json.
 
-`python scripts/train.py experiment=NAME key=value ...` calls `main`; tests, sweeps and benchmarks
-call `run_experiment(overrides, output_dir)` and use the metrics dict it returns.
+`lab-train experiment=NAME key=value ...` (or `python scripts/train.py ...`) calls `main`; tests, sweeps and
+benchmarks call `run_experiment(overrides, output_dir)` and use the metrics dict it returns.
+
+Every check that can refuse a run (config values, the checkpoint to resume, the data files) happens before
+anything is written: a refused run leaves no run directory and no W&B run behind.
 """
 
 from __future__ import annotations
@@ -18,18 +21,21 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.loggers import WandbLogger
-from omegaconf import DictConfig, OmegaConf
 
+from lab import fast_lightning, quiet
 from lab.callbacks import ConfigInCheckpoint
-from lab.checkpoint import check_state_matches, read_checkpoint
-from lab.config_checks import check_config
+from lab.checkpoint import ResumePoint, read_resume_point
+from lab.config_checks import check_config, check_overrides
 from lab.errors import LabError
+from lab.resources import CONF_DIR
+from lab.run_dir import remove_if_unused, resume_run_dir
 from lab.scale.prepare import prepare as prepare_scale
+from lab.summary import print_metrics
 from lab.wandb_mode import choose_wandb_mode
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 log = logging.getLogger("lab")
 
 
@@ -50,11 +56,22 @@ def _instantiate_group(group: DictConfig | None, **extra) -> list:
     return [_build(node, **extra) for node in group.values() if node is not None and "_target_" in node]
 
 
-def _build_loggers(cfg: DictConfig) -> list:
+def _build_loggers(cfg: DictConfig, resume: ResumePoint | None) -> list:
+    """The configured loggers; a resumed run continues the W&B run its checkpoint was logged to (same id)."""
     group = cfg.get("logger")
-    if group and any("Wandb" in str(node.get("_target_", "")) for node in group.values() if node):
-        choose_wandb_mode()
-    return _instantiate_group(group)
+    if not group:
+        return []
+    loggers = []
+    for node in group.values():
+        if node is None or "_target_" not in node:
+            continue
+        if "Wandb" in str(node.get("_target_", "")):
+            choose_wandb_mode()
+            run_id = resume.wandb_id if resume else None
+            loggers.append(_build(node, **({"id": run_id, "resume": "allow"} if run_id else {})))
+        else:
+            loggers.append(_build(node))
+    return loggers
 
 
 def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -78,26 +95,33 @@ def _frozen_heap():
         gc.unfreeze()
 
 
-def _check_resume(ckpt_path: str, model: pl.LightningModule) -> None:
-    checkpoint = read_checkpoint(ckpt_path)
-    check_state_matches(model, checkpoint.get("state_dict", {}), ckpt_path)
+def _check_data(datamodule: pl.LightningDataModule | None) -> None:
+    """Read the data now, so a missing or corrupt file is refused before the run writes anything."""
+    if datamodule is not None:
+        datamodule.prepare_data()
+        datamodule.setup("fit")
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the experiment described by `cfg`; write metrics.json; return the metrics."""
+    quiet.install()
     check_config(cfg)
     prepare_scale(cfg)
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = _build(cfg.data) if cfg.get("data") else None
     model = _build(cfg.model)
+    ckpt_path = cfg.get("ckpt_path")
+    resume = read_resume_point(ckpt_path, model, cfg.trainer) if ckpt_path else None
+    _check_data(datamodule)
+
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks = _instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(resolved)]
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    loggers = _build_loggers(cfg)
+    loggers = _build_loggers(cfg, resume)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                       default_root_dir=str(output_dir))
     if trainer.is_global_zero:
@@ -105,23 +129,20 @@ def run(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(resolved)
 
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path:
-        _check_resume(ckpt_path, model)
+    with fast_lightning.patched(cfg.get("trainer_patches", True)):
+        start = time.perf_counter()
+        with _frozen_heap():
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        metrics = _flat_metrics(trainer.callback_metrics)
+        metrics["time/fit_seconds"] = time.perf_counter() - start
+        metrics["trainer/global_step"] = float(trainer.global_step)
 
-    start = time.perf_counter()
-    with _frozen_heap():
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    metrics = _flat_metrics(trainer.callback_metrics)
-    metrics["time/fit_seconds"] = time.perf_counter() - start
-    metrics["trainer/global_step"] = float(trainer.global_step)
-
-    if cfg.get("test") and not trainer.interrupted:
-        has_test = datamodule is not None or type(model).test_dataloader is not pl.LightningModule.test_dataloader
-        if has_test and type(model).test_step is not pl.LightningModule.test_step:
-            best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
-            trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
-            metrics.update(_flat_metrics(trainer.callback_metrics))
+        if cfg.get("test") and not trainer.interrupted:
+            has_test = datamodule is not None or type(model).test_dataloader is not pl.LightningModule.test_dataloader
+            if has_test and type(model).test_step is not pl.LightningModule.test_step:
+                best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+                trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+                metrics.update(_flat_metrics(trainer.callback_metrics))
 
     if trainer.is_global_zero:
         with open(output_dir / "metrics.json", "w") as f:
@@ -134,36 +155,72 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 
 def compose_config(overrides: list[str] | tuple[str, ...] = (), output_dir: str | Path | None = None) -> DictConfig:
-    """Compose `conf/train.yaml` with overrides, as the command line would, without running anything."""
+    """Compose `conf/train.yaml` with overrides, as the command line would, without running anything.
+    An unknown key is a LabError that suggests the closest existing keys."""
     from hydra import compose, initialize_config_dir
 
     overrides = list(overrides)
     if output_dir is not None:
         overrides.append(f"paths.output_dir={Path(output_dir).resolve()}")
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name="train", overrides=overrides)
+    except Exception:
+        check_overrides(overrides)  # raises the lab's message when a key is misspelt
+        raise
 
 
-def run_experiment(overrides: list[str] | tuple[str, ...] = (), output_dir: str | Path = "outputs/api") -> dict[str, float]:
-    """Compose and run in this process; what tests, sweeps and benchmarks call."""
+def run_experiment(overrides: list[str] | tuple[str, ...] = (), output_dir: str | Path | None = None) -> dict[str, float]:
+    """Compose and run in this process; what tests, sweeps and benchmarks call. `output_dir` defaults to the
+    checkpoint's own run directory when `ckpt_path=` resumes a run, else outputs/api."""
+    quiet.install()
+    overrides = list(overrides)
+    if output_dir is None:
+        ckpt = next((o.split("=", 1)[1] for o in overrides if o.startswith("ckpt_path=")), None)
+        output_dir = (resume_run_dir(ckpt) if ckpt else None) or "outputs/api"
     return run(compose_config(overrides, output_dir))
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    output_dir = Path(cfg.paths.output_dir)
     try:
         metrics = run(cfg)
     except LabError as error:
+        from hydra.core.hydra_config import HydraConfig
+
+        remove_if_unused(output_dir, (".hydra", f"{HydraConfig.get().job.name}.log"))
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    log.info("metrics: %s", json.dumps({k: round(v, 4) for k, v in metrics.items()}))
-    print(json.dumps({k: round(v, 4) for k, v in metrics.items() if not k.startswith("time/")}, indent=1))
+    if pl.utilities.rank_zero_only.rank == 0:
+        print_metrics(metrics, output_dir / "metrics.json")
     objective = cfg.get("optimized_metric")
     return metrics.get(objective) if objective else None
 
 
+def _prepare_argv(argv: list[str]) -> list[str]:
+    """Check the command line's keys before Hydra does (its hint for a misspelt key is misleading), and resume
+    in the checkpoint's own run directory unless `hydra.run.dir=` names another."""
+    if any(w.startswith("-") and w not in ("-m", "--multirun") for w in argv):
+        return argv  # --help, --cfg, --config-name, ...: Hydra's own options, left to Hydra
+    words = [w for w in argv if "=" in w or w.startswith("~")]
+    check_overrides(words)
+    ckpt = next((w.split("=", 1)[1] for w in words if w.startswith("ckpt_path=")), None)
+    if ckpt and not any(w.startswith("hydra.run.dir=") for w in words):
+        run_dir = resume_run_dir(ckpt)
+        if run_dir is not None:  # and keep the run's own .hydra record of how it was started
+            argv = [*argv, f"hydra.run.dir={run_dir}", "hydra.output_subdir=null"]
+    return argv
+
+
 def main() -> None:
     """Console entry point (`lab-train`, `scripts/train.py`)."""
+    quiet.install()
+    try:
+        sys.argv[1:] = _prepare_argv(sys.argv[1:])
+    except LabError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     _hydra_main()
 
 

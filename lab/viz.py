@@ -62,9 +62,19 @@ def save_figure(figure, path: str | Path) -> Path:
 
 
 def image_path(trainer, key: str) -> Path:
-    """Where a run keeps an image: `<run dir>/images/<key>_epoch<E>.png` ('/' in key becomes '_')."""
+    """Where a run keeps the latest picture of `key` ('/' becomes '_'): `<run dir>/images/<key>_epoch<E>.png` during
+    fit, E the (0-based, as in checkpoint names) epoch that drew it, replacing the previous epoch's file of that key;
+    `<run dir>/images/<key>.png` in the test stage (the final pictures). The logger keeps every epoch's picture."""
     name = key.replace("/", "_")
-    return Path(trainer.default_root_dir) / "images" / f"{name}_epoch{trainer.current_epoch:03d}.png"
+    folder = Path(trainer.default_root_dir) / "images"
+    if trainer.testing:
+        return folder / f"{name}.png"
+    path = folder / f"{name}_epoch{trainer.current_epoch:03d}.png"
+    if trainer.is_global_zero:
+        for old in folder.glob(f"{name}_epoch[0-9][0-9][0-9].png"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    return path
 
 
 def log_image(trainer, key: str, path: str | Path, caption: str | None = None) -> None:

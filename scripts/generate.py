@@ -1,27 +1,6 @@
-"""Sample text from a trained character language model.
+"""`lab-generate` as a script: `python scripts/generate.py --help` (the code is lab/commands/generate.py)."""
 
-    python scripts/generate.py ckpt=PATH prompt="def " length=500 temperature=0.8 top_k=null seed=0
-"""
-
-from lab.checkpoint import load_module
-from lab.cli import parse_args, run_cli
-from lab.errors import LabError
-
-DEFAULTS = {"ckpt": None, "prompt": "def ", "length": 500, "temperature": 0.8, "top_k": None, "seed": 0}
-
-
-def main(argv: list[str]) -> None:
-    import torch
-
-    args = parse_args(argv, DEFAULTS, required=("ckpt",))
-    module, _ = load_module(args["ckpt"])
-    if not hasattr(module, "generate"):
-        raise LabError(f"{args['ckpt']} holds a {type(module).__name__}, not a language model; "
-                       "train one with experiment=charlm_lstm")
-    top_k = int(args["top_k"]) if args["top_k"] not in (None, "", "null", "None") else None
-    generator = torch.Generator().manual_seed(int(args["seed"]))
-    print(module.generate(args["prompt"], int(args["length"]), float(args["temperature"]), top_k, generator))
-
+from lab.commands.generate import main
 
 if __name__ == "__main__":
-    run_cli(main)
+    main()

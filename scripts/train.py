@@ -1,4 +1,4 @@
-"""Train any experiment: `python scripts/train.py experiment=NAME key=value ...` (Hydra overrides)."""
+"""`lab-train` as a script: `python scripts/train.py experiment=NAME key=value ...` (Hydra overrides; --help)."""
 
 from lab.train import main
 

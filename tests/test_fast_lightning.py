@@ -1,15 +1,79 @@
 """lab.fast_lightning: each patch removes per-step work and keeps Lightning's behaviour."""
 
 import inspect
+import subprocess
+import sys
 
 import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultCollection
+from pytorch_lightning.trainer import call
+from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultCollection, _ResultMetric
+from pytorch_lightning.utilities import signature_utils
 
-import lab.models  # noqa: F401  (installs lab.fast_lightning)
-from lab.fast_lightning import does_nothing, overrides_hook
+from lab.fast_lightning import PATCHES, does_nothing, overrides_hook, patched
+
+
+@pytest.fixture(autouse=True)
+def lab_patches(request):
+    """Every test here runs inside the lab's patches, as a lab run does, unless it is marked `unpatched`."""
+    if "unpatched" in request.keywords:
+        yield []
+        return
+    with patched() as applied:
+        yield applied
+
+
+# --- applied only inside a run, undone after, skipped when Lightning lacks a name ---
+
+LIGHTNING_NAMES = """
+from pytorch_lightning.trainer import call
+from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
+from pytorch_lightning.core import module
+from pytorch_lightning.loops import training_epoch_loop
+names = lambda: [call._call_callback_hooks, call._call_lightning_module_hook, _ResultMetric.to,
+                 module.is_param_in_hook_signature, training_epoch_loop.is_param_in_hook_signature]
+"""
+
+
+@pytest.mark.unpatched
+def test_importing_the_lab_leaves_lightning_untouched():
+    script = LIGHTNING_NAMES + """
+import warnings
+import gymnasium, hydra, matplotlib.pyplot, torchmetrics, wandb  # third-party imports add filters of their own
+before, filters = names(), list(warnings.filters)
+import lab, lab.models, lab.models.classifier, lab.models.ppo, lab.train, lab.callbacks, lab.quiet, lab.fast_lightning
+assert names() == before, "importing the lab changed Lightning"
+assert warnings.filters == filters, "importing the lab changed the warning filters"
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.unpatched
+def test_patches_are_applied_inside_and_undone_after():
+    originals = [call._call_callback_hooks, call._call_lightning_module_hook, _ResultMetric.to]
+    with patched() as applied:
+        assert applied == list(PATCHES)
+        assert [call._call_callback_hooks, call._call_lightning_module_hook, _ResultMetric.to] != originals
+    assert [call._call_callback_hooks, call._call_lightning_module_hook, _ResultMetric.to] == originals
+    assert "to" not in vars(_ResultMetric) or _ResultMetric.to is originals[2]
+    with patched(enabled=False) as applied:  # trainer_patches=false
+        assert applied == [] and call._call_callback_hooks is originals[0]
+
+
+@pytest.mark.unpatched
+def test_a_missing_private_name_falls_back_to_lightning(monkeypatch):
+    monkeypatch.delattr(signature_utils, "is_param_in_hook_signature")
+    monkeypatch.setitem(sys.modules, "pytorch_lightning.trainer.connectors.logger_connector.result", None)
+    original_to = _ResultMetric.to
+    with patched() as applied:
+        assert applied == ["callback_dispatch", "module_hook_dispatch"]
+        assert _ResultMetric.to is original_to
+        counter = CountsBackward()
+        _fit([counter], epochs=1)
+        assert counter.calls == 5
 
 
 # --- self.log device move ---

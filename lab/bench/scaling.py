@@ -1,6 +1,6 @@
 """Scaling on CPU: samples/s of 1 process against 2 DDP processes (gloo), and bf16-mixed against float32.
 
-Every configuration runs as its own `scripts/train.py` process (DDP needs one); the rate is samples (the
+Every configuration runs as its own `python -m lab.train` process (DDP needs one); the rate is samples (the
 classifier: training examples over all ranks, counted by RankReport) or env steps (PPO) per second of
 `Trainer.fit`, read from the run's files. Weak scaling: every process keeps the configured batch / envs. Best of 2 interleaved repeats.
 """
@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from lab.bench import machine, table
+from lab.resources import train_command
 
 TITLE = "Scaling: 1 vs 2 DDP processes, bf16-mixed vs float32 (CPU)"
-REPO = Path(__file__).resolve().parents[2]
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "test=false",
          "+callbacks.rank_report._target_=lab.scale.rank_report.RankReport",
          "+callbacks.rank_report.save_params=false"]
@@ -25,8 +24,8 @@ QUIET = ["logger=none", "trainer.enable_progress_bar=false", "test=false",
 def _train(overrides: list[str]) -> tuple[dict, list[dict]]:
     """Run one configuration in a fresh process; return (metrics.json, the rank reports)."""
     with tempfile.TemporaryDirectory(prefix="lab-bench-") as out:
-        command = [sys.executable, str(REPO / "scripts" / "train.py"), *QUIET, *overrides, f"hydra.run.dir={out}"]
-        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        command = [*train_command(), *QUIET, *overrides, f"hydra.run.dir={out}"]
+        result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(overrides)} failed: {result.stderr.strip().splitlines()[-1:]}")
         reports = [json.loads(p.read_text()) for p in sorted(Path(out, "ranks").glob("rank*.json"))]

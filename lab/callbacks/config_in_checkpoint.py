@@ -1,10 +1,12 @@
-"""Stores the run's resolved config in every checkpoint, so scripts can rebuild the model from the file alone."""
+"""Stores the run's resolved config (and its W&B run id) in every checkpoint: scripts rebuild the model from the
+file alone, and a resumed run continues the same W&B run."""
 
 from __future__ import annotations
 
 import pytorch_lightning as pl
+from pytorch_lightning.loggers import WandbLogger
 
-from lab.checkpoint import CONFIG_KEY
+from lab.checkpoint import CONFIG_KEY, WANDB_ID_KEY
 
 
 class ConfigInCheckpoint(pl.Callback):
@@ -13,3 +15,6 @@ class ConfigInCheckpoint(pl.Callback):
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         checkpoint[CONFIG_KEY] = self.config
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                checkpoint[WANDB_ID_KEY] = str(logger.version)

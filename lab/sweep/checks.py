@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 from lab.errors import LabError
-from lab.sweep.spec import REPO, SweepSpec, override
+from lab.resources import train_command
+from lab.sweep.spec import SweepSpec, override
 
 DRY_RUN = ["++trainer.fast_dev_run=true", "logger=none", "++trainer.devices=1", "++trainer.num_nodes=1",
            "++trainer.strategy=auto", "trainer.enable_progress_bar=false", "++callbacks.progress_bar=null"]
@@ -57,8 +58,8 @@ def check_keys(spec: SweepSpec) -> bool:
 def reported_metrics(spec: SweepSpec, python: str = sys.executable) -> dict[str, float]:
     """Run the sweep's experiment once for one batch in a scratch directory; return the metrics it wrote."""
     with tempfile.TemporaryDirectory(prefix="lab-sweep-dry-") as scratch:
-        command = [python, str(REPO / spec.program), *spec.fixed, *DRY_RUN, f"hydra.run.dir={scratch}"]
-        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        command = [*train_command(spec.program, python), *spec.fixed, *DRY_RUN, f"hydra.run.dir={scratch}"]
+        result = subprocess.run(command, capture_output=True, text=True)
         metrics_file = Path(scratch) / "metrics.json"
         if result.returncode != 0 or not metrics_file.exists():
             tail = (result.stderr or result.stdout).strip().splitlines()[-3:]

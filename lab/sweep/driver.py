@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from lab.cli import parse_args
+from lab.commands.args import parse_args
 from lab.errors import LabError
 from lab.sweep.checks import check_spec
 from lab.sweep.local import grid_size, run_local
 from lab.sweep.report import markdown_table, write_report
-from lab.sweep.spec import REPO, load_spec
+from lab.sweep.spec import load_spec
 from lab.wandb_mode import has_api_key
 
 DEFAULTS = {"sweep": None, "count": 0, "seed": 0, "mode": "auto", "out": "", "project": "lab", "entity": "",
@@ -49,7 +49,7 @@ def sweep(argv: list[str]) -> dict:
         return {"wandb_sweep": run_online(spec, args["count"], args["project"], args["entity"] or None)}
 
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-    sweep_dir = Path(args["out"]) if args["out"] else REPO / "outputs" / "sweeps" / spec.name / stamp
+    sweep_dir = Path(args["out"]) if args["out"] else Path("outputs") / "sweeps" / spec.name / stamp
     sweep_dir = sweep_dir.resolve()
     sweep_dir.mkdir(parents=True, exist_ok=True)
     (sweep_dir / "sweep.yaml").write_text(Path(spec.source).read_text())

@@ -1,6 +1,6 @@
 """The local sweep driver: W&B's open-source `sweeps` engine proposes, each trial is its own lab run.
 
-Each trial is `python scripts/train.py <fixed> <swept> hydra.run.dir=<sweep dir>/trial_<i>` in a fresh
+Each trial is `python -m lab.train <fixed> <swept> hydra.run.dir=<sweep dir>/trial_<i>` in a fresh
 process, so DDP (`trainer=ddp`) works inside a trial and Hydra multirun is never involved. Trials log to W&B
 (offline without an API key) grouped by the sweep id; the driver reads each trial's metrics.json.
 """
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.sweep.spec import REPO, SweepSpec, param_overrides, plain, seed_search
+from lab.resources import train_command
+from lab.sweep.spec import SweepSpec, param_overrides, plain, seed_search
 
 
 @dataclass
@@ -74,7 +75,7 @@ def grid_size(spec: SweepSpec) -> int:
 
 def trial_command(spec: SweepSpec, swept: list[str], run_dir: Path, group: str | None,
                   python: str = sys.executable) -> list[str]:
-    command = [python, str(REPO / spec.program), *spec.fixed, *swept, f"hydra.run.dir={run_dir}"]
+    command = [*train_command(spec.program, python), *spec.fixed, *swept, f"hydra.run.dir={run_dir}"]
     if group:
         command += [f"logger.wandb.group={group}", f"logger.wandb.name={group}-{run_dir.name}"]
     return command
@@ -93,7 +94,7 @@ def run_trial(spec: SweepSpec, trial: Trial, group: str | None) -> Trial:
     with open(trial.run_dir / "trial.log", "w") as log:
         log.write(" ".join(command) + "\n")
         log.flush()
-        result = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     trial.seconds = time.perf_counter() - start
     metrics_file = trial.run_dir / "metrics.json"
     if result.returncode != 0 or not metrics_file.exists():

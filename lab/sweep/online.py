@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from lab.sweep.spec import REPO, SweepSpec
+from lab.sweep.spec import SweepSpec
 
 
 def run_online(spec: SweepSpec, count: int, project: str, entity: str | None = None) -> str:
@@ -16,5 +16,5 @@ def run_online(spec: SweepSpec, count: int, project: str, entity: str | None = N
     path = "/".join(part for part in (entity, project, sweep_id) if part)
     command = [sys.executable, "-m", "wandb", "agent", *(["--count", str(count)] if count else []), path]
     print(f"sweep {spec.name}: created W&B sweep {path}; running: {' '.join(command[1:])}", flush=True)
-    subprocess.run(command, cwd=REPO, check=False)
+    subprocess.run(command, check=False)
     return path

@@ -24,9 +24,9 @@ import numpy as np
 import yaml
 
 from lab.errors import LabError
+from lab.resources import CONF_DIR, LAB_TRAIN_PROGRAMS
 
-REPO = Path(__file__).resolve().parents[2]
-SWEEP_DIR = REPO / "conf" / "sweep"
+SWEEP_DIR = CONF_DIR / "sweep"
 METHODS = ("grid", "random", "bayes")
 GOALS = ("minimize", "maximize")
 ARGS_MACRO = "${args_no_hyphens}"
@@ -120,8 +120,9 @@ def _split_command(config: dict, where: str) -> tuple[str, list[str]]:
                 raise LabError(f"{where}: command macro {word} is not supported here; use {', '.join(KNOWN_MACROS)}")
             continue
         fixed.append(word)
-    if not (REPO / program).exists() and not Path(program).exists():
-        raise LabError(f"{where}: program {program!r} does not exist (paths are relative to {REPO})")
+    if program not in LAB_TRAIN_PROGRAMS and not Path(program).exists():
+        raise LabError(f"{where}: program {program!r} does not exist; use scripts/train.py (the lab's train entry, "
+                       "run as `python -m lab.train`) or a path relative to the current directory")
     return program, fixed
 
 
@@ -134,7 +135,7 @@ def load_spec(name: str) -> SweepSpec:
         raise LabError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(config, dict):
         raise LabError(f"{path}: a sweep file is a mapping with program, method, metric, parameters, command")
-    where = str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+    where = f"conf/sweep/{path.name}" if path.parent == SWEEP_DIR else str(path)
     _check_shape(config, where)
     program, fixed = _split_command(config, where)
     return SweepSpec(name=path.stem, config=config, program=program, fixed=fixed, source=str(path))

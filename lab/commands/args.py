@@ -1,4 +1,4 @@
-"""`key=value` argument parsing for the small scripts (evaluate, sample, generate)."""
+"""`key=value` arguments for the console commands (lab-evaluate, lab-sample, lab-generate, lab-sweep), with --help."""
 
 from __future__ import annotations
 
@@ -37,10 +37,28 @@ def parse_args(argv: list[str], defaults: dict[str, Any], required: tuple[str, .
     return args
 
 
-def run_cli(main, argv: list[str] | None = None) -> None:
-    """Call `main(argv)`; print a LabError as one line on stderr and exit with status 2."""
+def help_text(doc: str, defaults: dict[str, Any], required: tuple[str, ...] = ()) -> str:
+    """The command's docstring (usage and examples) followed by every key with its default."""
+    width = max(len(key) for key in defaults)
+    lines = [doc.strip(), "", "keys (key=value):"]
+    for key, value in defaults.items():
+        shown = "required" if key in required else f"default {value!r}"
+        lines.append(f"  {key:<{width}}  {shown}")
+    return "\n".join(lines)
+
+
+def run_cli(main, argv: list[str] | None = None, doc: str = "", defaults: dict[str, Any] | None = None,
+            required: tuple[str, ...] = ()):
+    """Call `main(argv)`: `-h`/`--help` prints the usage and keys; a LabError is one line on stderr and exit 2."""
+    from lab import quiet
+
+    argv = sys.argv[1:] if argv is None else argv
+    if any(word in ("-h", "--help") for word in argv):
+        print(help_text(doc, defaults or {}, required))
+        return None
+    quiet.install()
     try:
-        main(sys.argv[1:] if argv is None else argv)
+        return main(argv)
     except LabError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
