@@ -29,5 +29,8 @@ def choose_wandb_mode() -> str:
     if has_api_key():
         return "online"
     os.environ["WANDB_MODE"] = "offline"
-    log.warning("W&B: no API key found, logging offline (upload later with `wandb sync <run dir>/wandb/offline-run-*`).")
+    from pytorch_lightning.utilities import rank_zero_only
+
+    if rank_zero_only.rank == 0:  # under DDP every rank decides, one says so
+        log.warning("W&B: no API key found, logging offline (upload later with `wandb sync <run dir>/wandb/offline-run-*`).")
     return "offline"

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -12,7 +9,6 @@ import lab.models.ppo as ppo_module
 from lab.checkpoint import read_checkpoint
 from lab.errors import LabError
 
-REPO = Path(__file__).resolve().parent.parent
 FAST = ["model.num_envs=4", "model.num_steps=32", "callbacks.model_checkpoint.every_n_epochs=1", "test=false",
         "model.eval_every=0"]
 
@@ -82,18 +78,20 @@ def test_unknown_env_in_experiment_is_a_lab_error(run_exp):
 
 def test_evaluate_script_plays_and_records(run_exp, tmp_path, capsys):
     run_exp(["experiment=ppo_chain", *FAST, "model.total_timesteps=128"])
-    spec = importlib.util.spec_from_file_location("evaluate_script", REPO / "scripts" / "evaluate.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    from lab.commands import evaluate
+
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    metrics = script.main([f"ckpt={ckpt}", "episodes=3", "video=true", "wandb=false", f"out={tmp_path / 'v'}"])
+    metrics = evaluate.main([f"ckpt={ckpt}", "episodes=3", "video=true", "wandb=false", f"out={tmp_path / 'v'}"])
     assert "lab/Chain-v0: 3 episodes, return mean" in capsys.readouterr().out
     import imageio.v2 as imageio
 
     frames = imageio.mimread(metrics["video"])
     assert len(frames) >= 2 and frames[0].ndim == 3
     with pytest.raises(LabError, match="format=avi is not supported"):
-        script.main([f"ckpt={ckpt}", "format=avi"])
+        evaluate.evaluate([f"ckpt={ckpt}", "format=avi"])
+    with pytest.raises(SystemExit) as exit_:  # the console command: one line on stderr, status 2
+        evaluate.main([f"ckpt={ckpt}", "format=avi"])
+    assert exit_.value.code == 2 and "error: format=avi is not supported" in capsys.readouterr().err
 
 
 @pytest.mark.slow
