@@ -1,4 +1,7 @@
-"""The base of the actor-critic family: owns the envs, collects rollouts, logs, evaluates; subclasses update.
+"""The base of the actor-critic family: collects rollouts and steps the optimiser; subclasses update.
+
+What every RL agent shares (envs, episode tracking, evaluation, the solve clock, per-epoch logging, checkpointed
+counters) is `lab.models.rl_base.RLModule`; the off-policy agents (`lab.models.off_policy`) build on it too.
 
 An epoch = one rollout (collected when Lightning asks its DataLoader for the epoch's only batch) + `update(batch)`,
 the algorithm's optimisation passes in `training_step` (manual optimisation: PPO takes several minibatch steps
@@ -14,27 +17,20 @@ wall time until then (evaluation time excluded) and `perf/solve_env_steps` the e
 from __future__ import annotations
 
 import math
-import time
-from collections import deque
 from typing import Callable
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from lab.models.optim import configure_optimizers
-from lab.scale.rates import global_rate
+from lab.models.rl_base import EVAL_SEED_OFFSET, RLModule  # noqa: F401  (EVAL_SEED_OFFSET: re-exported)
 from lab.rl.advantages import normalize
-from lab.rl.evaluate import run_episodes
 from lab.rl.fast_forward import fast_forward
 from lab.rl.heads import make_head
 from lab.rl.normalize import ObsNormalizer, RewardScaler
-from lab.rl.rollout import EpisodeTracker, Rollout, RolloutDataset, collect_rollout
-from lab.rl.vec import VecEnv
-
-EVAL_SEED_OFFSET = 1_000_003
+from lab.rl.rollout import Rollout, RolloutDataset, collect_rollout
 
 
 def orthogonal_init(net: nn.Module, last_gain: float) -> None:
@@ -45,7 +41,7 @@ def orthogonal_init(net: nn.Module, last_gain: float) -> None:
         nn.init.zeros_(layer.bias)
 
 
-class ActorCritic(pl.LightningModule):
+class ActorCritic(RLModule):
     def __init__(self, env_id: str, actor: Callable[..., nn.Module], critic: Callable[..., nn.Module],
                  optimizer: Callable, scheduler: Callable | None = None, seed: int = 0, num_envs: int = 8,
                  num_steps: int = 128, total_timesteps: int = 100_000, gamma: float = 0.99, gae_lambda: float = 0.95,
@@ -59,12 +55,9 @@ class ActorCritic(pl.LightningModule):
         self.save_hyperparameters(ignore=["actor", "critic", "optimizer", "scheduler"], logger=False)
         self.automatic_optimization = False
         self.optimizer, self.scheduler = optimizer, scheduler
-        probe = VecEnv(env_id, 1, env_kwargs=env_kwargs)
-        obs_shape = probe.single_observation_space.shape
-        self.head = make_head(probe.single_action_space, init_log_std)
-        threshold = solved_threshold if solved_threshold is not None else probe.reward_threshold
-        self.solved_threshold = threshold
-        probe.close()
+        observation_space, action_space = self.init_rl()  # env probe, counters, solved threshold (RLModule)
+        obs_shape = observation_space.shape
+        self.head = make_head(action_space, init_log_std)
         obs_dim = int(np.prod(obs_shape))
         self.actor = actor(in_features=obs_dim, out_features=self.head.num_outputs)
         self.critic = critic(in_features=obs_dim, out_features=1)
@@ -74,27 +67,20 @@ class ActorCritic(pl.LightningModule):
         self.obs_norm = ObsNormalizer(obs_shape, normalize_obs)
         self._fast_actor = fast_forward(self.actor)
         self.reward_scaler = RewardScaler(num_envs, gamma, normalize_reward)
-        self.env: VecEnv | None = None
-        self._obs: torch.Tensor | None = None
-        self.env_steps = 0
-        self.episodes = 0
-        self.recent_returns: deque = deque(maxlen=stats_window)
-        self.recent_lengths: deque = deque(maxlen=stats_window)
-        self.solve_seconds: float | None = None
-        self.solve_env_steps: int | None = None
-        self._train_seconds = 0.0
         self._update_metrics: dict[str, torch.Tensor] = {}
 
     # ----- acting -----------------------------------------------------------------------------------------
+    # `policy_out`, `value` and `log_prob_entropy` take network inputs: observations already normalised (by
+    # `obs_norm`, with the statistics in force when the policy acted on them; see `_to_batch`). `act` takes raw ones.
     def policy_out(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor(self.obs_norm(obs))
+        return self.actor(obs)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.critic(self.obs_norm(obs)).squeeze(-1)
+        return self.critic(obs).squeeze(-1)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """Actions for raw observations (N, *obs_shape)."""
+        """Actions for raw observations (N, *obs_shape), normalised with the current statistics."""
         if self.obs_norm.enabled:
             obs = self.obs_norm(obs)
         return self.head.sample(self._fast_actor(obs), deterministic)
@@ -102,23 +88,9 @@ class ActorCritic(pl.LightningModule):
     def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head.log_prob_entropy(self.policy_out(obs), actions)
 
-    # ----- rollouts -----------------------------------------------------------------------------------------
-    def setup(self, stage: str) -> None:
-        if self.hparams.num_threads:
-            torch.set_num_threads(self.hparams.num_threads)
-
-    def on_fit_start(self) -> None:  # before Lightning fetches the first rollout
-        rank_seed = self.hparams.seed + self.global_rank * self.hparams.num_envs
-        self.env = VecEnv(self.hparams.env_id, self.hparams.num_envs, seed=rank_seed, device=self.device,
-                          env_kwargs=self.hparams.env_kwargs)
-        self._obs = self.env.reset().to(self.device)
-        self.tracker = EpisodeTracker(self.hparams.num_envs, self.device)
-        self._epoch_mark = time.perf_counter()
-
-    def on_fit_end(self) -> None:
-        if self.env is not None:
-            self.env.close()
-            self.env = None
+    # ----- rollouts (RLModule.on_fit_start has made this rank's envs) ------------------------------------------
+    def env_steps_per_epoch(self) -> int:
+        return self.hparams.num_envs * self.hparams.num_steps * self.world_size
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(RolloutDataset(self._next_batch), batch_size=None, num_workers=0)
@@ -133,8 +105,8 @@ class ActorCritic(pl.LightningModule):
         self.eval()
         rollout = collect_rollout(self.env, self.act, self._obs, self.hparams.num_steps, self.tracker)
         self._obs = rollout.next_obs
-        batch = self._to_batch(rollout)
-        self.obs_norm.update(rollout.obs[rollout.valid])
+        batch = self._to_batch(rollout)  # normalises with the statistics the policy acted with ...
+        self.obs_norm.update(rollout.obs[rollout.valid])  # ... and only then are they updated (as SB3, CleanRL)
         self.train()
         self.env_steps += rollout.env_steps * self.trainer.world_size
         self.episodes += len(rollout.episode_returns)
@@ -143,17 +115,21 @@ class ActorCritic(pl.LightningModule):
         return batch
 
     def _to_batch(self, rollout: Rollout) -> dict[str, torch.Tensor]:
-        """Values, bootstraps, advantages and returns of a rollout, flattened to its valid transitions."""
+        """Values, bootstraps, advantages and returns of a rollout, flattened to its valid transitions.
+
+        The batch's "obs" are normalised here, once, with the statistics the policy acted with (they are updated
+        after this), so the update's first ratio pi_new / pi_old is exactly 1."""
         t, n = rollout.rewards.shape
-        obs = rollout.obs.reshape(t * n, *rollout.obs.shape[2:])
+        norm = self.obs_norm
+        obs = norm(rollout.obs.reshape(t * n, *rollout.obs.shape[2:]))
         actions = rollout.actions.reshape(t * n, *rollout.actions.shape[2:])
         values = self.value(obs).reshape(t, n)
-        next_values = torch.cat([values[1:], self.value(rollout.next_obs)[None]])
+        next_values = torch.cat([values[1:], self.value(norm(rollout.next_obs))[None]])
         if rollout.final_obs is not None and rollout.truncated.any():
             cut = rollout.truncated
-            next_values[cut] = self.value(rollout.final_obs[cut])
+            next_values[cut] = self.value(norm(rollout.final_obs[cut]))
         done = rollout.terminated | rollout.truncated
-        rewards = self.reward_scaler(rollout.rewards, done)
+        rewards = self.reward_scaler(rollout.rewards, done, rollout.valid)
         advantages, returns = self.targets(rewards, values, next_values, rollout.terminated, rollout.truncated)
         logprobs, _ = self.log_prob_entropy(obs, actions)
         keep = rollout.valid.reshape(-1)
@@ -203,84 +179,17 @@ class ActorCritic(pl.LightningModule):
     def configure_optimizers(self):
         return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
 
-    # ----- bookkeeping ------------------------------------------------------------------------------------
+    # ----- bookkeeping (RLModule.on_train_epoch_end logs these with returns, rates, the periodic eval) --------
     PROG_BAR = ("train/return_mean", "train/policy_loss", "train/entropy", "perf/env_steps_per_sec", "eval/return_mean")
 
-    def on_train_epoch_end(self) -> None:
-        self._train_seconds += time.perf_counter() - self._epoch_mark
+    def epoch_metrics(self) -> dict[str, float]:
         scheduler = self.lr_schedulers()
         if scheduler is not None:
             scheduler.step()
         update = self._update_metrics
         metrics = dict(zip((f"train/{k}" for k in update), torch.stack([v.float() for v in update.values()]).tolist()))
         metrics["train/lr"] = self.optimizers().optimizer.param_groups[0]["lr"]
-        if self.recent_returns:
-            metrics["train/return_mean"] = float(np.mean(self.recent_returns))
-            metrics["train/episode_length"] = float(np.mean(self.recent_lengths))
-        metrics["train/env_steps"] = float(self.env_steps)
-        metrics["train/episodes"] = float(self.episodes)
-        local_rate = self.env_steps / self.trainer.world_size / max(self._train_seconds, 1e-9)
-        metrics["perf/rank_env_steps_per_sec"] = local_rate  # this rank's own envs
-        metrics["perf/env_steps_per_sec"] = global_rate(self, local_rate)  # summed over DDP ranks
-        every = self.hparams.eval_every
-        if every and (self.current_epoch + 1) % every == 0:
-            metrics.update(self._periodic_eval())
-        if self.solve_seconds is not None:
-            metrics["time/solve_seconds"] = self.solve_seconds
-            metrics["perf/solve_env_steps"] = float(self.solve_env_steps)
-        bar = {k: v for k, v in metrics.items() if k in self.PROG_BAR}
-        self.log_dict(bar, prog_bar=True, on_step=False, on_epoch=True, batch_size=1)
-        self.log_dict({k: v for k, v in metrics.items() if k not in bar}, on_step=False, on_epoch=True, batch_size=1)
-        if self.env_steps >= self.hparams.total_timesteps:
-            self.trainer.should_stop = True
-        self._epoch_mark = time.perf_counter()
-
-    def _periodic_eval(self) -> dict[str, float]:
-        """The deterministic evaluation that defines "solved" (its time is not training time)."""
-        returns, _ = self.evaluate(self.hparams.eval_episodes)
-        if (self.solve_seconds is None and self.solved_threshold is not None
-                and returns.mean() >= self.solved_threshold - 1e-6):
-            self.solve_seconds, self.solve_env_steps = self._train_seconds, self.env_steps
-            if self.hparams.stop_on_solve:
-                self.trainer.should_stop = True
-        return {"eval/return_mean": float(returns.mean()), "eval/return_std": float(returns.std())}
-
-    def evaluate(self, episodes: int, deterministic: bool = True, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Returns and lengths of `episodes` fresh episodes (eval seeds differ from training seeds)."""
-        was_training = self.training
-        self.eval()
-        seed = self.hparams.seed + EVAL_SEED_OFFSET if seed is None else seed
-        result = run_episodes(self.hparams.env_id, lambda obs: self.act(obs, deterministic), episodes, seed,
-                              device=self.device, env_kwargs=self.hparams.env_kwargs)
-        self.train(was_training)
-        return result
-
-    # ----- test = deterministic evaluation ------------------------------------------------------------------
-    def test_dataloader(self) -> DataLoader:
-        return DataLoader([0], batch_size=None)
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        returns, lengths = self.evaluate(self.hparams.eval_episodes)
-        self.log("eval/return_mean", float(returns.mean()), batch_size=1)
-        self.log("eval/return_std", float(returns.std()), batch_size=1)
-        self.log("eval/episode_length", float(lengths.mean()), batch_size=1)
-
-    # ----- checkpoint extras (primitives only) -----------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["lab_rl"] = {"env_steps": int(self.env_steps), "episodes": int(self.episodes),
-                                "train_seconds": float(self._train_seconds),
-                                "solve_seconds": self.solve_seconds, "solve_env_steps": self.solve_env_steps,
-                                "recent_returns": [float(x) for x in self.recent_returns],
-                                "recent_lengths": [int(x) for x in self.recent_lengths]}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("lab_rl", {})
-        self.env_steps = int(state.get("env_steps", 0))
-        self.episodes = int(state.get("episodes", 0))
-        self._train_seconds = float(state.get("train_seconds", 0.0))
-        self.solve_seconds, self.solve_env_steps = state.get("solve_seconds"), state.get("solve_env_steps")
-        self.recent_returns.extend(state.get("recent_returns", []))
-        self.recent_lengths.extend(state.get("recent_lengths", []))
+        return metrics
 
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -17,6 +18,7 @@ MAX_EVAL_STEPS = 100_000
 def run_episodes(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], episodes: int, seed: int,
                  device: str | torch.device = "cpu", env_kwargs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Returns and lengths of `episodes` episodes, the first one of each of `episodes` parallel envs."""
+    use_headless_mujoco(env_id)
     env = VecEnv(env_id, episodes, seed=seed, device=device, env_kwargs=env_kwargs)
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
@@ -41,6 +43,16 @@ def _numpy(value) -> np.ndarray:
     return value.cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
 
 
+def use_headless_mujoco(env_id: str) -> None:
+    """MuJoCo envs render off-screen through EGL unless the user chose a backend (MUJOCO_GL): set at the call,
+    before the renderer is made, never at import."""
+    from lab.rl.vec import env_spec
+
+    entry = str(env_spec(env_id).entry_point or "")
+    if "mujoco" in entry and not os.environ.get("MUJOCO_GL"):
+        os.environ["MUJOCO_GL"] = "egl"
+
+
 @torch.no_grad()
 def record_episode(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], path: str | Path, seed: int = 0,
                    fps: int = 30, max_frames: int = 2000) -> tuple[Path, float]:
@@ -48,6 +60,7 @@ def record_episode(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], pat
     import gymnasium as gym
     import imageio.v2 as imageio
 
+    use_headless_mujoco(env_id)
     env = gym.make(env_id, render_mode="rgb_array")
     obs, _ = env.reset(seed=seed)
     frames, total = [env.render()], 0.0

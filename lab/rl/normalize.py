@@ -53,8 +53,9 @@ class RewardScaler(nn.Module):
         self.register_buffer("running_return", torch.zeros(num_envs), persistent=False)
 
     @torch.no_grad()
-    def forward(self, rewards: torch.Tensor, dones: torch.Tensor) -> torch.Tensor:
-        """Scale (T, N) rewards, updating the statistics with this rollout's discounted returns."""
+    def forward(self, rewards: torch.Tensor, dones: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Scale (T, N) rewards, updating the statistics with this rollout's discounted returns (only at `valid`
+        steps: the reset step of a next-step autoreset is no transition, and its 0 return would bias the std)."""
         if not self.enabled:
             return rewards
         returns = torch.empty_like(rewards)
@@ -64,5 +65,5 @@ class RewardScaler(nn.Module):
             returns[t] = running
             running = running * (~dones[t])
         self.running_return = running
-        self.stats.update(returns.reshape(-1))
+        self.stats.update(returns.reshape(-1) if valid is None else returns[valid])
         return (rewards / torch.sqrt(self.stats.var + 1e-8)).clamp(-self.clip, self.clip)
