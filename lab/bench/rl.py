@@ -1,9 +1,10 @@
-"""PPO on CartPole-v1: the lab vs Stable-Baselines3 (RL-zoo tuned), side by side in one run, as ratios.
+"""RL: wall time and env steps to solve, the lab vs Stable-Baselines3 (RL-Zoo hyperparameters), side by side.
 
-Solved criterion, the SAME for both: a deterministic 20-episode evaluation (lab.rl.evaluate.run_episodes, fixed
-seeds) averages >= 475, checked every 2,048 env steps; wall time counts training only (evaluation time is
-excluded for both) from the first rollout. Env steps/s during training are compared with the raw stepping rate
-of the same vectorised env (the experiment's num_envs) driven by pre-drawn random actions (the ceiling). Both use 1 torch thread.
+PPO and DQN on CartPole-v1 (solved = 475), SAC on Pendulum-v1 (solved = -200). The solved check is the SAME for
+both libraries: a deterministic 20-episode evaluation (lab.rl.evaluate.run_episodes) every `check_every` env steps;
+wall time counts training only (evaluation time excluded for both) from the first env step. Each seed runs the lab
+then SB3 back to back; both use 1 torch thread. For PPO, the training rate is also set against the raw stepping rate
+of the same vectorised env driven by pre-drawn random actions (the ceiling).
 """
 
 from __future__ import annotations
@@ -16,19 +17,66 @@ from pathlib import Path
 import numpy as np
 import torch
 
-TITLE = "RL: PPO solving CartPole-v1, lab vs Stable-Baselines3"
+from lab.bench._sb3 import sb3_solve
+
+TITLE = "RL: time to solve, lab vs Stable-Baselines3 (PPO, DQN on CartPole-v1; SAC on Pendulum-v1)"
 QUIET = ["logger=none", "~callbacks.progress_bar", "trainer.enable_progress_bar=false"]
-CHECK_EVERY = 2048
 EPISODES = 20
-THRESHOLD = 475.0
 EVAL_SEED = 777
+
+
+def linear(value: float):
+    return lambda progress_remaining: progress_remaining * value
+
+
+# experiment -> env, solved threshold, check cadence, step budget, how the lab's config evaluates at that cadence,
+# and SB3's algorithm with the RL-Zoo's hyperparameters for that env (hyperparams/{ppo,dqn,sac}.yml).
+SOLVES = {
+    "ppo_cartpole": dict(
+        env="CartPole-v1", threshold=475.0, check_every=2048, budget=100_000, lab=["model.eval_every=1"],
+        sb3=("PPO", dict(n_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
+                         ent_coef=0.0, learning_rate=linear(0.001), clip_range=linear(0.2))),
+        zoo="8 envs x 32 steps, batch 256, 20 epochs, gae 0.8, gamma 0.98, lr/clip linear"),
+    "dqn_cartpole": dict(
+        env="CartPole-v1", threshold=475.0, check_every=1024, budget=50_000,
+        lab=["model.steps_per_epoch=1024", "model.eval_every=1"],
+        sb3=("DQN", dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
+                         target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
+                         exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]))),
+        zoo="256x256, lr 2.3e-3, batch 64, train_freq 256 / 128 gradient steps, eps 1 -> 0.04 over 16%"),
+    "sac_pendulum": dict(
+        env="Pendulum-v1", threshold=-200.0, check_every=1000, budget=20_000,
+        lab=["model.steps_per_epoch=1000", "model.eval_every=1"],
+        sb3=("SAC", dict(learning_rate=1e-3)),
+        zoo="lr 1e-3, SB3 defaults: 256x256, batch 256, tau 0.005, auto entropy, 1 gradient step per env step"),
+}
+
+
+def lab_solve(name: str, seed: int, out: Path, experiment: str | None = None) -> dict:
+    """The lab's run of SOLVES[name] (or of `experiment`, another config of the same env, under the same check)."""
+    from lab.train import run_experiment
+
+    spec = SOLVES[name]
+    metrics = run_experiment(QUIET + [f"experiment={experiment or name}", f"seed={seed}", *spec["lab"], "model.stop_on_solve=true",
+                                      f"model.eval_episodes={EPISODES}", f"model.solved_threshold={spec['threshold']}",
+                                      f"model.total_timesteps={spec['budget']}", "test=false",
+                                      "callbacks.model_checkpoint=null"], out)
+    return {"solved": "time/solve_seconds" in metrics, "seconds": metrics.get("time/solve_seconds", float("nan")),
+            "steps": metrics.get("perf/solve_env_steps", float("nan")), "rate": metrics["perf/env_steps_per_sec"]}
+
+
+def sb3_run(name: str, seed: int) -> dict:
+    spec = SOLVES[name]
+    algorithm, hyperparameters = spec["sb3"]
+    return sb3_solve(algorithm, spec["env"], seed, spec["budget"], spec["threshold"], spec["check_every"], EPISODES,
+                     EVAL_SEED, **hyperparameters)
 
 
 def raw_env_rate(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 20_000) -> float:
     """Env steps/s of `gymnasium.make_vec(env_id, num_envs)` with random actions drawn in advance."""
     import gymnasium as gym
 
-    import envs  # noqa: F401
+    import envs  # noqa: F401  (registers lab/CartPole-v1)
 
     env = gym.make_vec(env_id, num_envs)
     env.reset(seed=0)
@@ -43,107 +91,57 @@ def raw_env_rate(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 20
     return rate
 
 
-def lab_shape() -> tuple[int, int]:
-    """(num_envs, num_steps) of conf/experiment/ppo_cartpole.yaml."""
-    from lab.train import compose_config
-
-    model = compose_config(["experiment=ppo_cartpole"]).model
-    return int(model.num_envs), int(model.num_steps)
+def _cell(run: dict) -> str:
+    return f"{run['seconds']:.1f} s / {run['steps']:,.0f}" if run["solved"] else "not solved"
 
 
-def lab_ppo(seed: int, out: Path, env_id: str = "CartPole-v1", budget: int = 100_000) -> dict:
-    from lab.train import run_experiment
-
-    num_envs, num_steps = lab_shape()
-    epochs_per_check = max(1, CHECK_EVERY // (num_envs * num_steps))
-    metrics = run_experiment(QUIET + ["experiment=ppo_cartpole", f"model.env_id={env_id}", f"seed={seed}",
-                                      f"model.eval_every={epochs_per_check}", "model.stop_on_solve=true",
-                                      f"model.eval_episodes={EPISODES}", f"model.total_timesteps={budget}",
-                                      "test=false", "callbacks.model_checkpoint=null"], out)
-    solved = "time/solve_seconds" in metrics
-    return {"solved": solved, "seconds": metrics.get("time/solve_seconds", float("nan")),
-            "steps": metrics.get("perf/solve_env_steps", float("nan")),
-            "rate": metrics["perf/env_steps_per_sec"]}
+def _median(runs: list[dict], key: str) -> float:
+    return float(np.median([r[key] if r["solved"] else float("inf") for r in runs]))
 
 
-def sb3_ppo(seed: int, budget: int = 100_000) -> dict:
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_vec_env
-
-    from lab.rl.evaluate import run_episodes
-
-    def linear(value: float):
-        return lambda progress_remaining: progress_remaining * value
-
-    class SolvedCheck(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.next_check, self.eval_seconds, self.solved_at = CHECK_EVERY, 0.0, None
-
-        def _on_training_start(self) -> None:
-            self.start = time.perf_counter()
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps < self.next_check:
-                return True
-            self.next_check += CHECK_EVERY
-            tick = time.perf_counter()
-            act = lambda obs: torch.as_tensor(self.model.predict(obs.numpy(), deterministic=True)[0])  # noqa: E731
-            returns, _ = run_episodes("CartPole-v1", act, EPISODES, EVAL_SEED)
-            self.eval_seconds += time.perf_counter() - tick
-            if returns.mean() >= THRESHOLD:
-                self.solved_at = (time.perf_counter() - self.start - self.eval_seconds, self.num_timesteps)
-                return False
-            return True
-
-    env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
-    model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
-                learning_rate=linear(0.001), clip_range=linear(0.2), seed=seed, device="cpu", verbose=0)
-    check = SolvedCheck()
-    model.learn(total_timesteps=budget, callback=check)
-    train_seconds = time.perf_counter() - check.start - check.eval_seconds
-    env.close()
-    seconds, steps = check.solved_at or (float("nan"), float("nan"))
-    return {"solved": check.solved_at is not None, "seconds": seconds, "steps": steps,
-            "rate": model.num_timesteps / train_seconds}
+def compare(name: str, seeds: list[int], root: Path) -> tuple[list[str], list[dict]]:
+    """One table: per seed the lab's and SB3's time / env steps to solve, their ratio, training rates."""
+    spec = SOLVES[name]
+    rows, lab_runs, sb3_runs = [], [], []
+    for seed in seeds:
+        lab, sb3 = lab_solve(name, seed, root / f"{name}_{seed}"), sb3_run(name, seed)
+        lab_runs.append(lab)
+        sb3_runs.append(sb3)
+        ratio = sb3["seconds"] / lab["seconds"] if lab["solved"] and sb3["solved"] else float("nan")
+        rows.append(f"| {seed} | {_cell(lab)} | {_cell(sb3)} | {ratio:.2f}x | {lab['rate']:,.0f} | {sb3['rate']:,.0f} |")
+    lab_median, sb3_median = _median(lab_runs, "seconds"), _median(sb3_runs, "seconds")
+    worst = min((s["seconds"] if s["solved"] else float("inf")) / (lab["seconds"] if lab["solved"] else float("inf"))
+                for lab, s in zip(lab_runs, sb3_runs))
+    lines = [f"**{name}** ({spec['env']}, solved = eval >= {spec['threshold']:g}, checked every {spec['check_every']:,} "
+             f"env steps, budget {spec['budget']:,}; SB3 {spec['sb3'][0]}: {spec['zoo']})", "",
+             "| seed | lab: seconds / env steps to solve | SB3: seconds / env steps to solve | SB3 time / lab time "
+             "| lab train env steps/s | SB3 train env steps/s |", "| --- | ---: | ---: | ---: | ---: | ---: |", *rows, "",
+             f"Median wall time to solve: lab {lab_median:.1f} s, SB3 {sb3_median:.1f} s "
+             f"(lab {sb3_median / lab_median:.2f}x faster); worst seed: lab {worst:.2f}x SB3's speed.", ""]
+    return lines, lab_runs
 
 
 def run(quick: bool = False) -> str:
     torch.set_num_threads(1)
     root = Path(tempfile.mkdtemp(prefix="bench-rl-"))
     seeds = [0] if quick else [0, 1, 2]
-    rows, lab_runs, sb3_runs = [], [], []
-    for seed in seeds:
-        lab = lab_ppo(seed, root / f"lab{seed}")
-        sb3 = sb3_ppo(seed)
-        lab_runs.append(lab)
-        sb3_runs.append(sb3)
-        ratio = sb3["seconds"] / lab["seconds"] if lab["solved"] and sb3["solved"] else float("nan")
-        rows.append(f"| {seed} | {lab['seconds']:.1f} s / {lab['steps']:.0f} | {sb3['seconds']:.1f} s / {sb3['steps']:.0f} "
-                    f"| {ratio:.2f}x | {lab['rate']:.0f} | {sb3['rate']:.0f} |")
-    num_envs, num_steps = lab_shape()
-    raw = raw_env_rate(num_envs=num_envs)
-    lab_torch = lab_ppo(0, root / "lab_torch_env", env_id="lab/CartPole-v1")
-    raw_torch = raw_env_rate("lab/CartPole-v1", num_envs=num_envs)
+    lines = [f"Machine: {platform.machine()} CPU, {torch.get_num_threads()} torch thread; SB3 "
+             f"{__import__('stable_baselines3').__version__}. Timings on a shared 2-core box are noisy.", ""]
+    ppo_runs = []
+    for name in (["ppo_cartpole", "dqn_cartpole"] if quick else list(SOLVES)):
+        table, lab_runs = compare(name, seeds, root)
+        lines += table
+        ppo_runs = lab_runs if name == "ppo_cartpole" else ppo_runs
 
-    def median(runs, key):
-        return float(np.median([r[key] for r in runs]))
+    from lab.train import compose_config
 
-    lines = [f"Machine: {platform.machine()} CPU, 2 cores shared with other jobs (timings are noisy); 1 torch thread. "
-             f"Solved = deterministic {EPISODES}-episode eval mean >= {THRESHOLD:.0f}, checked every {CHECK_EVERY} env "
-             f"steps, eval time excluded. Lab: conf/experiment/ppo_cartpole.yaml ({num_envs} envs x {num_steps} "
-             "steps, 4 epochs x 2 minibatches, lr 1e-3 annealed over the 100k budget, no value clipping). SB3 2.9.2: RL-zoo CartPole hyperparameters (8 envs x 32 steps, batch "
-             "256, 20 epochs, gae 0.8, gamma 0.98, lr/clip linear).", "",
-             "| seed | lab: seconds / env steps to solve | SB3: seconds / env steps to solve | SB3 time / lab time "
-             "| lab train env steps/s | SB3 train env steps/s |", "| --- | ---: | ---: | ---: | ---: | ---: |", *rows,
-             "", f"Median wall time to solve: lab {median(lab_runs, 'seconds'):.1f} s, SB3 {median(sb3_runs, 'seconds'):.1f} s "
-             f"(lab {median(sb3_runs, 'seconds') / median(lab_runs, 'seconds'):.2f}x faster).", "",
-             f"| env ({num_envs} envs) | raw random-action steps/s (ceiling) | lab PPO training steps/s | fraction of ceiling |",
-             "| --- | ---: | ---: | ---: |",
-             f"| CartPole-v1 (gymnasium native vector env) | {raw:.0f} | {median(lab_runs, 'rate'):.0f} "
-             f"| {median(lab_runs, 'rate') / raw:.1%} |",
-             f"| lab/CartPole-v1 (torch-batched) | {raw_torch:.0f} | {lab_torch['rate']:.0f} | {lab_torch['rate'] / raw_torch:.1%} |",
-             "", f"lab/CartPole-v1 PPO (seed 0): solved={lab_torch['solved']} after {lab_torch['steps']:.0f} env steps, "
-             f"{lab_torch['seconds']:.1f} s."]
+    model = compose_config(["experiment=ppo_cartpole"]).model
+    num_envs = int(model.num_envs)
+    raw, raw_torch = raw_env_rate(num_envs=num_envs), raw_env_rate("lab/CartPole-v1", num_envs=num_envs)
+    torch_rate = lab_solve("ppo_cartpole", 0, root / "ppo_lab_cartpole", experiment="ppo_lab_cartpole")["rate"]
+    rate = float(np.median([r["rate"] for r in ppo_runs]))
+    lines += [f"| env ({num_envs} envs) | raw random-action steps/s (ceiling) | lab PPO training steps/s | fraction |",
+              "| --- | ---: | ---: | ---: |",
+              f"| CartPole-v1 (gymnasium native vector env) | {raw:,.0f} | {rate:,.0f} | {rate / raw:.1%} |",
+              f"| lab/CartPole-v1 (torch-batched) | {raw_torch:,.0f} | {torch_rate:,.0f} | {torch_rate / raw_torch:.1%} |"]
     return "\n".join(lines)

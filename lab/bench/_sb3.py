@@ -1,0 +1,69 @@
+"""Stable-Baselines3 runs measured the way the lab measures its own: the same "solved" check (a deterministic
+evaluation by `lab.rl.evaluate.run_episodes` every `check_every` env steps), evaluation time excluded."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from lab.rl.evaluate import run_episodes
+
+
+def sb3_solve(algorithm: str, env_id: str, seed: int, budget: int, threshold: float, check_every: int,
+              episodes: int, eval_seed: int, n_envs: int = 1, **hyperparameters) -> dict:
+    """Train SB3's `algorithm` ("PPO", "DQN", "SAC", "TD3") until solved or `budget` env steps; return solved,
+    seconds and env steps to solve, and the training env steps/s."""
+    import stable_baselines3
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    class SolvedCheck(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.next_check, self.eval_seconds, self.solved_at = check_every, 0.0, None
+
+        def _on_training_start(self) -> None:
+            self.start = time.perf_counter()
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps < self.next_check:
+                return True
+            self.next_check += check_every
+            tick = time.perf_counter()
+            act = lambda obs: torch.as_tensor(self.model.predict(obs.numpy(), deterministic=True)[0])  # noqa: E731
+            returns, _ = run_episodes(env_id, act, episodes, eval_seed)
+            self.eval_seconds += time.perf_counter() - tick
+            if returns.mean() >= threshold:
+                self.solved_at = (time.perf_counter() - self.start - self.eval_seconds, self.num_timesteps)
+                return False
+            return True
+
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    model = getattr(stable_baselines3, algorithm)("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
+                                                   **hyperparameters)
+    check = SolvedCheck()
+    model.learn(total_timesteps=budget, callback=check)
+    train_seconds = time.perf_counter() - check.start - check.eval_seconds
+    env.close()
+    seconds, steps = check.solved_at or (float("nan"), float("nan"))
+    return {"solved": check.solved_at is not None, "seconds": seconds, "steps": steps,
+            "rate": model.num_timesteps / train_seconds}
+
+
+def sb3_final_return(algorithm: str, env_id: str, seed: int, budget: int, episodes: int, eval_seed: int,
+                     **hyperparameters) -> dict:
+    """Train SB3's `algorithm` for `budget` env steps; the deterministic return of the final policy and the time."""
+    import stable_baselines3
+    from stable_baselines3.common.env_util import make_vec_env
+
+    env = make_vec_env(env_id, n_envs=1, seed=seed)
+    model = getattr(stable_baselines3, algorithm)("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
+                                                   **hyperparameters)
+    start = time.perf_counter()
+    model.learn(total_timesteps=budget)
+    seconds = time.perf_counter() - start
+    env.close()
+    act = lambda obs: torch.as_tensor(model.predict(obs.numpy(), deterministic=True)[0])  # noqa: E731
+    returns, _ = run_episodes(env_id, act, episodes, eval_seed)
+    return {"return_mean": float(returns.mean()), "return_std": float(returns.std()), "seconds": seconds}
