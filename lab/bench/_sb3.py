@@ -67,3 +67,28 @@ def sb3_final_return(algorithm: str, env_id: str, seed: int, budget: int, episod
     act = lambda obs: torch.as_tensor(model.predict(obs.numpy(), deterministic=True)[0])  # noqa: E731
     returns, _ = run_episodes(env_id, act, episodes, eval_seed)
     return {"return_mean": float(returns.mean()), "return_std": float(returns.std()), "seconds": seconds}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m lab.bench._sb3 ALGORITHM ENV_ID SEED BUDGET [JSON hyperparameters]`: one `sb3_final_return` as
+    its own process (so benchmarks can run it beside the lab's runs); prints its result as JSON. The key
+    `action_noise_std` becomes SB3's NormalActionNoise of that std (the RL-Zoo's `noise_type: normal`)."""
+    import json
+    import sys
+
+    algorithm, env_id, seed, budget, *rest = argv if argv is not None else sys.argv[1:]
+    hyperparameters = json.loads(rest[0]) if rest else {}
+    std = hyperparameters.pop("action_noise_std", None)
+    if std is not None:
+        import gymnasium as gym
+        import numpy as np
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        dim = gym.make(env_id).action_space.shape[0]
+        hyperparameters["action_noise"] = NormalActionNoise(np.zeros(dim), std * np.ones(dim))
+    torch.set_num_threads(1)
+    print(json.dumps(sb3_final_return(algorithm, env_id, int(seed), int(budget), 20, 777, **hyperparameters)))
+
+
+if __name__ == "__main__":
+    main()

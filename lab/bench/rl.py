@@ -36,31 +36,39 @@ SOLVES = {
         env="CartPole-v1", threshold=475.0, check_every=2048, budget=100_000, lab=["model.eval_every=1"],
         sb3=("PPO", dict(n_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
                          ent_coef=0.0, learning_rate=linear(0.001), clip_range=linear(0.2))),
-        zoo="8 envs x 32 steps, batch 256, 20 epochs, gae 0.8, gamma 0.98, lr/clip linear"),
+        zoo="8 envs x 32 steps, batch 256, 20 epochs, gae 0.8, gamma 0.98, lr/clip linear",
+        ours="16 envs x 128 steps, 4 epochs x 2 minibatches, lr 1e-3 annealed, no value clipping"),
     "dqn_cartpole": dict(
         env="CartPole-v1", threshold=475.0, check_every=1024, budget=50_000,
         lab=["model.steps_per_epoch=1024", "model.eval_every=1"],
         sb3=("DQN", dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
                          target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
                          exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]))),
-        zoo="256x256, lr 2.3e-3, batch 64, train_freq 256 / 128 gradient steps, eps 1 -> 0.04 over 16%"),
+        zoo="256x256, lr 2.3e-3, batch 64, train_freq 256 / 128 gradient steps, eps 1 -> 0.04 over 16%",
+        ours="64x64, 3-step returns, 64 gradient steps every 64 env steps, target copied after each phase, "
+             "eps 1 -> 0.04 over 10%",
+        same=["model.q_net.hidden=[256,256]", "model.train_freq=256", "model.gradient_steps=128",
+              "model.target_update_interval=128", "model.n_step=1", "model.exploration_fraction=0.16"]),
     "sac_pendulum": dict(
         env="Pendulum-v1", threshold=-200.0, check_every=1000, budget=20_000,
         lab=["model.steps_per_epoch=1000", "model.eval_every=1"],
         sb3=("SAC", dict(learning_rate=1e-3)),
-        zoo="lr 1e-3, SB3 defaults: 256x256, batch 256, tau 0.005, auto entropy, 1 gradient step per env step"),
+        zoo="lr 1e-3, SB3 defaults: 256x256, batch 256, tau 0.005, auto entropy, 1 gradient step per env step",
+        ours="64x64 nets, otherwise the same",
+        same=["model.actor.hidden=[256,256]", "model.critic.hidden=[256,256]"]),
 }
 
 
-def lab_solve(name: str, seed: int, out: Path, experiment: str | None = None) -> dict:
-    """The lab's run of SOLVES[name] (or of `experiment`, another config of the same env, under the same check)."""
+def lab_solve(name: str, seed: int, out: Path, experiment: str | None = None, extra: list[str] = ()) -> dict:
+    """The lab's run of SOLVES[name] (or of `experiment`, another config of the same env, under the same check;
+    `extra`: more overrides)."""
     from lab.train import run_experiment
 
     spec = SOLVES[name]
     metrics = run_experiment(QUIET + [f"experiment={experiment or name}", f"seed={seed}", *spec["lab"], "model.stop_on_solve=true",
                                       f"model.eval_episodes={EPISODES}", f"model.solved_threshold={spec['threshold']}",
                                       f"model.total_timesteps={spec['budget']}", "test=false",
-                                      "callbacks.model_checkpoint=null"], out)
+                                      "callbacks.model_checkpoint=null", *extra], out)
     return {"solved": "time/solve_seconds" in metrics, "seconds": metrics.get("time/solve_seconds", float("nan")),
             "steps": metrics.get("perf/solve_env_steps", float("nan")), "rate": metrics["perf/env_steps_per_sec"]}
 
@@ -102,22 +110,32 @@ def _median(runs: list[dict], key: str) -> float:
 def compare(name: str, seeds: list[int], root: Path) -> tuple[list[str], list[dict]]:
     """One table: per seed the lab's and SB3's time / env steps to solve, their ratio, training rates."""
     spec = SOLVES[name]
-    rows, lab_runs, sb3_runs = [], [], []
+    rows, lab_runs, sb3_runs, same_runs = [], [], [], []
     for seed in seeds:
         lab, sb3 = lab_solve(name, seed, root / f"{name}_{seed}"), sb3_run(name, seed)
         lab_runs.append(lab)
         sb3_runs.append(sb3)
         ratio = sb3["seconds"] / lab["seconds"] if lab["solved"] and sb3["solved"] else float("nan")
-        rows.append(f"| {seed} | {_cell(lab)} | {_cell(sb3)} | {ratio:.2f}x | {lab['rate']:,.0f} | {sb3['rate']:,.0f} |")
+        same = ""
+        if "same" in spec:  # the lab with SB3's own hyperparameters: the implementations alone compared
+            same_run = lab_solve(name, seed, root / f"{name}_{seed}_same", extra=spec["same"])
+            same_runs.append(same_run)
+            same = f" {_cell(same_run)} | {same_run['rate']:,.0f} |"
+        rows.append(f"| {seed} | {_cell(lab)} | {_cell(sb3)} | {ratio:.2f}x | {lab['rate']:,.0f} | {sb3['rate']:,.0f} |{same}")
     lab_median, sb3_median = _median(lab_runs, "seconds"), _median(sb3_runs, "seconds")
     worst = min((s["seconds"] if s["solved"] else float("inf")) / (lab["seconds"] if lab["solved"] else float("inf"))
                 for lab, s in zip(lab_runs, sb3_runs))
     lines = [f"**{name}** ({spec['env']}, solved = eval >= {spec['threshold']:g}, checked every {spec['check_every']:,} "
-             f"env steps, budget {spec['budget']:,}; SB3 {spec['sb3'][0]}: {spec['zoo']})", "",
+             f"env steps, budget {spec['budget']:,}; lab: conf/experiment/{name}.yaml, {spec['ours']}; SB3 "
+             f"{spec['sb3'][0]}: {spec['zoo']})", "",
              "| seed | lab: seconds / env steps to solve | SB3: seconds / env steps to solve | SB3 time / lab time "
-             "| lab train env steps/s | SB3 train env steps/s |", "| --- | ---: | ---: | ---: | ---: | ---: |", *rows, "",
+             "| lab train env steps/s | SB3 train env steps/s |" + (" lab with SB3's hyperparameters: seconds / env steps "
+                                                                  "| its env steps/s |" if same_runs else ""),
+             "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if same_runs else ""), *rows, "",
              f"Median wall time to solve: lab {lab_median:.1f} s, SB3 {sb3_median:.1f} s "
-             f"(lab {sb3_median / lab_median:.2f}x faster); worst seed: lab {worst:.2f}x SB3's speed.", ""]
+             f"(lab {sb3_median / lab_median:.2f}x faster); worst seed: lab {worst:.2f}x SB3's speed."
+             + (f" The lab with SB3's hyperparameters: median {_median(same_runs, 'seconds'):.1f} s." if same_runs else ""),
+             ""]
     return lines, lab_runs
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+import sys
 import tempfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -39,8 +40,13 @@ RESULTS = [
     ("ddpg_pendulum", 20_000, -152.1, 94.3),
     ("sac_invertedpendulum", 20_000, None, None),       # not in the RL-Zoo table; the env's maximum is 1000
 ]
-SB3_SIDE_BY_SIDE = [("sac_halfcheetah", "SAC", "HalfCheetah-v5"), ("td3_halfcheetah", "TD3", "HalfCheetah-v5"),
-                    ("sac_hopper", "SAC", "Hopper-v5")]
+# experiment, SB3 algorithm, env, the RL-Zoo's hyperparameters for it (hyperparams/{sac,td3}.yml, MuJoCo entries)
+SB3_SIDE_BY_SIDE = [
+    ("sac_halfcheetah", "SAC", "HalfCheetah-v5", {"learning_starts": 10_000}),
+    ("td3_halfcheetah", "TD3", "HalfCheetah-v5", {"learning_starts": 10_000, "learning_rate": 1e-3,
+                                                   "action_noise_std": 0.1}),
+    ("sac_hopper", "SAC", "Hopper-v5", {"learning_starts": 10_000}),
+]
 SIDE_BY_SIDE_STEPS = 100_000
 
 
@@ -58,6 +64,16 @@ def _train(experiment: str, seed: int, steps: int, out: Path) -> dict:
             if row.get("train/return_mean") and row.get("train/env_steps"):
                 curve.append((float(row["train/env_steps"]), float(row["train/return_mean"])))
     return {"return": metrics["eval/return_mean"], "seconds": metrics["time/fit_seconds"], "curve": curve}
+
+
+def _sb3(algorithm: str, env_id: str, seed: int, steps: int, hyperparameters: dict) -> dict:
+    """SB3's run as its own process (lab.bench._sb3), so that it shares the pool with the lab's runs."""
+    result = subprocess.run([sys.executable, "-m", "lab.bench._sb3", algorithm, env_id, str(seed), str(steps),
+                             json.dumps(hyperparameters)], capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"error": (result.stderr.strip().splitlines() or ["?"])[-1][:200]}
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"return": outcome["return_mean"], "seconds": outcome["seconds"]}
 
 
 def _plot(experiment: str, runs: list[dict], published: float | None) -> Path:
@@ -91,17 +107,30 @@ def _summary(runs: list[dict]) -> str:
 
 
 def run(quick: bool = False) -> str:
-    from lab.bench._sb3 import sb3_final_return
-
     root = Path(tempfile.mkdtemp(prefix="bench-rl-results-"))
-    jobs = [(name, seed, 2_000 if quick else steps) for name, steps, *_ in RESULTS for seed in SEEDS]
+    jobs = []  # (key, what to run); the MuJoCo ones (longest) first, so that two at a time finish together
     if not quick:
-        jobs += [(name, 0, SIDE_BY_SIDE_STEPS) for name, *_ in SB3_SIDE_BY_SIDE]
+        for name, algorithm, env_id, hyperparameters in SB3_SIDE_BY_SIDE:
+            jobs.append(((name, "lab"), lambda name=name: _train(name, 0, SIDE_BY_SIDE_STEPS, root / f"{name}_side")))
+            jobs.append(((name, "sb3"), lambda a=algorithm, e=env_id, h=hyperparameters:
+                         _sb3(a, e, 0, SIDE_BY_SIDE_STEPS, h)))
+    for name, steps, *_ in RESULTS:
+        for seed in SEEDS:
+            budget = 2_000 if quick else steps
+            jobs.append(((name, seed), lambda n=name, s=seed, b=budget: _train(n, s, b, root / f"{n}_{s}")))
+
+    def run_job(job):
+        key, work = job
+        outcome = work()
+        shown = {k: v for k, v in outcome.items() if k != "curve"}
+        print(f"  {key}: {shown}", file=sys.stderr, flush=True)  # progress, and a record if the run is cut short
+        return key, outcome
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = list(pool.map(lambda job: _train(job[0], job[1], job[2], root / f"{job[0]}_{job[1]}"), jobs))
+        done = dict(pool.map(run_job, jobs))
     results: dict[str, list[dict]] = defaultdict(list)
-    for (name, _, _), outcome in zip(jobs, done):
-        results[name].append(outcome)
+    for name, steps, *_ in RESULTS:
+        results[name] = [done[(name, seed)] for seed in SEEDS]
 
     rows = ["| experiment | env steps | lab final eval return, mean +- std (per seed) | RL-Zoo | fit seconds (median) |",
             "| --- | ---: | --- | --- | ---: |"]
@@ -115,13 +144,12 @@ def run(quick: bool = False) -> str:
     side = []
     if not quick:
         side = [f"MuJoCo at {SIDE_BY_SIDE_STEPS:,} env steps, seed 0, lab and SB3 (RL-Zoo MuJoCo defaults: "
-                "learning_starts 10,000) on the same machine:", "",
+                "learning_starts 10,000; TD3: lr 1e-3, Gaussian action noise 0.1) on the same machine, in the same pool of two runs at a time:", "",
                 "| experiment | lab final return | lab seconds | SB3 final return | SB3 seconds |",
                 "| --- | ---: | ---: | ---: | ---: |"]
-        for name, algorithm, env_id in SB3_SIDE_BY_SIDE:
-            lab = results[name][0]
-            sb3 = sb3_final_return(algorithm, env_id, 0, SIDE_BY_SIDE_STEPS, 10, 777, learning_starts=10_000)
-            lab_cells = f"{lab['return']:.0f} | {lab['seconds']:.0f}" if "return" in lab else f"{lab['error']} | -"
-            side.append(f"| {name} | {lab_cells} | {sb3['return_mean']:.0f} | {sb3['seconds']:.0f} |")
+        for name, *_ in SB3_SIDE_BY_SIDE:
+            lab, sb3 = done[(name, "lab")], done[(name, "sb3")]
+            cells = [f"{r['return']:.0f} | {r['seconds']:.0f}" if "return" in r else f"{r['error']} | -" for r in (lab, sb3)]
+            side.append(f"| {name} | {cells[0]} | {cells[1]} |")
     return "\n".join([f"Measured on {machine()}; seeds {', '.join(map(str, SEEDS))}; two runs at a time. "
                       f"Learning curves: {CURVES_DIR}/<experiment>.png.", "", *rows, "", *side])
