@@ -14,7 +14,7 @@ from pytorch_lightning.callbacks import RichProgressBar
 
 RENAMED = {"return_mean": "return", "env_steps_per_sec": "sps", "grad_steps_per_sec": "grad_sps",
            "samples_per_sec": "samples/s", "episode_length": "ep_len", "policy_loss": "pi_loss",
-           "value_loss": "v_loss"}
+           "value_loss": "v_loss", "game_score": "score", "frames_per_sec": "fps"}
 SILENT_STAGES = ("train", "perf", "time")
 
 

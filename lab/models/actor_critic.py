@@ -42,8 +42,12 @@ def orthogonal_init(net: nn.Module, last_gain: float) -> None:
 
 
 class ActorCritic(RLModule):
+    """`torso` (optional, e.g. lab.nets.nature_cnn.NatureTorso for pixels): a feature net shared by the actor and
+    the critic, which then take its `out_features` features; without one they read the observations."""
+
     def __init__(self, env_id: str, actor: Callable[..., nn.Module], critic: Callable[..., nn.Module],
-                 optimizer: Callable, scheduler: Callable | None = None, seed: int = 0, num_envs: int = 8,
+                 optimizer: Callable, scheduler: Callable | None = None, torso: Callable[..., nn.Module] | None = None,
+                 seed: int = 0, num_envs: int = 8,
                  num_steps: int = 128, total_timesteps: int = 100_000, gamma: float = 0.99, gae_lambda: float = 0.95,
                  ent_coef: float = 0.0, vf_coef: float = 0.5, max_grad_norm: float | None = 0.5,
                  norm_adv: bool = True, anneal_lr: bool = True, normalize_obs: bool = False,
@@ -52,15 +56,16 @@ class ActorCritic(RLModule):
                  stop_on_solve: bool = False, solved_threshold: float | None = None, stats_window: int = 20,
                  num_threads: int | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["actor", "critic", "optimizer", "scheduler"], logger=False)
+        self.save_hyperparameters(ignore=["actor", "critic", "optimizer", "scheduler", "torso"], logger=False)
         self.automatic_optimization = False
         self.optimizer, self.scheduler = optimizer, scheduler
         observation_space, action_space = self.init_rl()  # env probe, counters, solved threshold (RLModule)
         obs_shape = observation_space.shape
         self.head = make_head(action_space, init_log_std)
-        obs_dim = int(np.prod(obs_shape))
-        self.actor = actor(in_features=obs_dim, out_features=self.head.num_outputs)
-        self.critic = critic(in_features=obs_dim, out_features=1)
+        self.torso = torso(in_features=tuple(obs_shape)) if torso is not None else None
+        features = self.torso.out_features if self.torso is not None else int(np.prod(obs_shape))
+        self.actor = actor(in_features=features, out_features=self.head.num_outputs)
+        self.critic = critic(in_features=features, out_features=1)
         if ortho_init:
             orthogonal_init(self.actor, 0.01)
             orthogonal_init(self.critic, 1.0)
@@ -72,18 +77,26 @@ class ActorCritic(RLModule):
     # ----- acting -----------------------------------------------------------------------------------------
     # `policy_out`, `value` and `log_prob_entropy` take network inputs: observations already normalised (by
     # `obs_norm`, with the statistics in force when the policy acted on them; see `_to_batch`). `act` takes raw ones.
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.torso(obs) if self.torso is not None else obs
+
     def policy_out(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor(obs)
+        return self.actor(self.features(obs))
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.critic(obs).squeeze(-1)
+        return self.critic(self.features(obs)).squeeze(-1)
+
+    def policy_and_value(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The actor's output and the value, with one pass of a shared torso."""
+        features = self.features(obs)
+        return self.actor(features), self.critic(features).squeeze(-1)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """Actions for raw observations (N, *obs_shape), normalised with the current statistics."""
         if self.obs_norm.enabled:
             obs = self.obs_norm(obs)
-        return self.head.sample(self._fast_actor(obs), deterministic)
+        return self.head.sample(self._fast_actor(self.features(obs)), deterministic)
 
     def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head.log_prob_entropy(self.policy_out(obs), actions)
@@ -123,7 +136,8 @@ class ActorCritic(RLModule):
         norm = self.obs_norm
         obs = norm(rollout.obs.reshape(t * n, *rollout.obs.shape[2:]))
         actions = rollout.actions.reshape(t * n, *rollout.actions.shape[2:])
-        values = self.value(obs).reshape(t, n)
+        policy_out, values = self.policy_and_value(obs)
+        values = values.reshape(t, n)
         next_values = torch.cat([values[1:], self.value(norm(rollout.next_obs))[None]])
         if rollout.final_obs is not None and rollout.truncated.any():
             cut = rollout.truncated
@@ -131,7 +145,7 @@ class ActorCritic(RLModule):
         done = rollout.terminated | rollout.truncated
         rewards = self.reward_scaler(rollout.rewards, done, rollout.valid)
         advantages, returns = self.targets(rewards, values, next_values, rollout.terminated, rollout.truncated)
-        logprobs, _ = self.log_prob_entropy(obs, actions)
+        logprobs, _ = self.head.log_prob_entropy(policy_out, actions)
         keep = rollout.valid.reshape(-1)
         return {"obs": obs[keep], "actions": actions[keep], "logprobs": logprobs[keep], "values": values.reshape(-1)[keep],
                 "advantages": advantages.reshape(-1)[keep], "returns": returns.reshape(-1)[keep]}

@@ -62,10 +62,10 @@ class DQN(OffPolicy):
         n = int(self.action_space.n)
         if dueling:  # the configured MLP's last hidden layer becomes the trunk's output
             hidden = list(q_net.keywords.get("hidden", [64])) if hasattr(q_net, "keywords") else [64]
-            trunk = q_net(in_features=self.obs_dim, out_features=hidden[-1], hidden=hidden[:-1])
+            trunk = q_net(in_features=tuple(self.observation_space.shape), out_features=hidden[-1], hidden=hidden[:-1])
             self.q = DuelingQ(trunk, hidden[-1], n)
         else:
-            self.q = q_net(in_features=self.obs_dim, out_features=n)
+            self.q = q_net(in_features=tuple(self.observation_space.shape), out_features=n)
         self.q_target = frozen_copy(self.q)
         self._q = fast_forward(self.q)
         self._q_target = fast_forward(self.q_target)

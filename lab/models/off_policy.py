@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 from lab.errors import LabError
 from lab.models.optim import configure_optimizers
 from lab.models.rl_base import RLModule, check_action_space
+from lab.rl.frame_replay import FrameStackReplay
 from lab.rl.replay import ReplayBuffer
 from lab.rl.rollout import RolloutDataset, _stack
 from lab.rl.vec import as_tensor
@@ -136,9 +137,11 @@ class OffPolicy(RLModule):
         if self.replay is None:
             discrete = self.ACTION_SPACE == "discrete"
             action_shape = () if discrete else (self.act_dim,)
-            self.replay = ReplayBuffer(hp.buffer_size, self.observation_space.shape, action_shape,
-                                       torch.int64 if discrete else torch.float32, self.device, hp.num_envs,
-                                       hp.n_step, hp.gamma)
+            # stacked uint8 frames (Atari): each frame stored once, stacks rebuilt at sample time
+            buffer = FrameStackReplay if self.env.obs_dtype == torch.uint8 else ReplayBuffer
+            self.replay = buffer(hp.buffer_size, self.observation_space.shape, action_shape,
+                                 torch.int64 if discrete else torch.float32, self.device, hp.num_envs,
+                                 hp.n_step, hp.gamma, obs_dtype=self.env.obs_dtype)
         if self._replay_state is not None:
             self.replay.load_state_dict(self._replay_state)
             self._replay_state = None
@@ -169,7 +172,7 @@ class OffPolicy(RLModule):
                 replay.add(obs, actions, reward, next_obs, terminated, truncated, valid)
             self._prev_done = terminated | truncated
             self._block.append((reward, terminated, truncated, valid))
-            obs = as_tensor(next_obs, self.device, torch.float32)
+            obs = as_tensor(next_obs, self.device, env.obs_dtype)
             self.env_steps += world_steps
         self._obs = obs
 

@@ -22,7 +22,7 @@ class PPO(ActorCritic):
     def __init__(self, *args, clip_coef: float = 0.2, clip_vloss: bool = True, update_epochs: int = 4,
                  num_minibatches: int = 4, target_kl: float | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.save_hyperparameters(ignore=["actor", "critic", "optimizer", "scheduler"], logger=False)
+        self.save_hyperparameters(ignore=["actor", "critic", "optimizer", "scheduler", "torso"], logger=False)
         self.updates_done = 0  # optimiser steps in the last update (tests read it)
 
     def targets(self, rewards, values, next_values, terminated, truncated):
@@ -38,7 +38,8 @@ class PPO(ActorCritic):
             order = torch.randperm(n, device=batch["obs"].device)
             for start in range(0, n - minibatch + 1, minibatch):
                 mb = {key: value[order[start:start + minibatch]] for key, value in batch.items()}
-                new_logprob, entropy = self.log_prob_entropy(mb["obs"], mb["actions"])
+                policy_out, new_value = self.policy_and_value(mb["obs"])
+                new_logprob, entropy = self.head.log_prob_entropy(policy_out, mb["actions"])
                 log_ratio = new_logprob - mb["logprobs"]
                 ratio = log_ratio.exp()
                 with torch.no_grad():
@@ -50,7 +51,6 @@ class PPO(ActorCritic):
                     advantages = normalize(advantages)
                 policy_loss = clipped_surrogate(ratio, advantages, hp.clip_coef)
 
-                new_value = self.value(mb["obs"])
                 returns = mb["returns"]
                 if hp.clip_vloss:
                     old_value = mb["values"]

@@ -57,6 +57,8 @@ class RLModule(pl.LightningModule):
     eval_episodes, eval_every, stop_on_solve, solved_threshold, stats_window, num_threads."""
 
     PROG_BAR = ("train/return_mean", "perf/env_steps_per_sec", "eval/return_mean")
+    # games whose training episodes are lives with clipped rewards (Atari): the raw game score and frames/s instead
+    GAME_PROG_BAR = ("train/game_score", "perf/frames_per_sec", "eval/return_mean")
 
     def init_rl(self) -> tuple[spaces.Space, spaces.Space]:
         """Probe the env (spaces, solved threshold) and zero the counters; returns (observation, action) spaces."""
@@ -71,6 +73,7 @@ class RLModule(pl.LightningModule):
         self.episodes = 0
         self.recent_returns: deque = deque(maxlen=hp.stats_window)
         self.recent_lengths: deque = deque(maxlen=hp.stats_window)
+        self.recent_games: deque = deque(maxlen=hp.stats_window)  # raw game scores (Atari)
         self.solve_seconds: float | None = None
         self.solve_env_steps: int | None = None
         self._train_seconds = 0.0
@@ -145,13 +148,22 @@ class RLModule(pl.LightningModule):
         metrics["perf/rank_env_steps_per_sec"] = local_rate  # this rank's own envs
         metrics["perf/env_steps_per_sec"] = global_rate(self, local_rate)  # summed over DDP ranks
         metrics["perf/grad_steps_per_sec"] = self.trainer.global_step / seconds  # ranks step together
+        prog_bar = self.PROG_BAR
+        if self.env is not None and self.env.game_scores is not None:
+            scores = self.env.game_scores
+            self.recent_games.extend(scores)
+            scores.clear()
+            if self.recent_games:
+                metrics["train/game_score"] = float(np.mean(self.recent_games))
+            metrics["perf/frames_per_sec"] = metrics["perf/env_steps_per_sec"] * self.env.frame_skip
+            prog_bar = self.GAME_PROG_BAR
         every = self.hparams.eval_every
         if every and (self.current_epoch + 1) % every == 0:
             metrics.update(self._periodic_eval())
         if self.solve_seconds is not None:
             metrics["time/solve_seconds"] = self.solve_seconds
             metrics["perf/solve_env_steps"] = float(self.solve_env_steps)
-        bar = {k: v for k, v in metrics.items() if k in self.PROG_BAR}
+        bar = {k: v for k, v in metrics.items() if k in prog_bar}
         self.log_dict(bar, prog_bar=True, on_step=False, on_epoch=True, batch_size=1)
         self.log_dict({k: v for k, v in metrics.items() if k not in bar}, on_step=False, on_epoch=True, batch_size=1)
         if self.env_steps >= self.hparams.total_timesteps:
@@ -194,7 +206,8 @@ class RLModule(pl.LightningModule):
                                 "train_seconds": float(self._train_seconds),
                                 "solve_seconds": self.solve_seconds, "solve_env_steps": self.solve_env_steps,
                                 "recent_returns": [float(x) for x in self.recent_returns],
-                                "recent_lengths": [int(x) for x in self.recent_lengths]}
+                                "recent_lengths": [int(x) for x in self.recent_lengths],
+                                "recent_games": [float(x) for x in self.recent_games]}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("lab_rl", {})
@@ -204,3 +217,4 @@ class RLModule(pl.LightningModule):
         self.solve_seconds, self.solve_env_steps = state.get("solve_seconds"), state.get("solve_env_steps")
         self.recent_returns.extend(state.get("recent_returns", []))
         self.recent_lengths.extend(state.get("recent_lengths", []))
+        self.recent_games.extend(state.get("recent_games", []))

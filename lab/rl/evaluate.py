@@ -19,7 +19,7 @@ def run_episodes(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], episo
                  device: str | torch.device = "cpu", env_kwargs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Returns and lengths of `episodes` episodes, the first one of each of `episodes` parallel envs."""
     use_headless_mujoco(env_id)
-    env = VecEnv(env_id, episodes, seed=seed, device=device, env_kwargs=env_kwargs)
+    env = VecEnv(env_id, episodes, seed=seed, device=device, env_kwargs=env_kwargs, train=False)
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
     finished = np.zeros(episodes, dtype=bool)
@@ -33,7 +33,7 @@ def run_episodes(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], episo
             finished |= _numpy(terminated) | _numpy(truncated)
             if finished.all():
                 break
-            obs = as_tensor(obs, env.device, torch.float32)
+            obs = as_tensor(obs, env.device, env.obs_dtype)
     finally:
         env.close()
     return returns, lengths
@@ -56,10 +56,16 @@ def use_headless_mujoco(env_id: str) -> None:
 @torch.no_grad()
 def record_episode(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], path: str | Path, seed: int = 0,
                    fps: int = 30, max_frames: int = 2000) -> tuple[Path, float]:
-    """Play one episode rendered as rgb_array and write it to `path` (.gif or .mp4); return (path, return)."""
+    """Play one episode rendered as rgb_array and write it to `path` (.gif or .mp4); return (path, return).
+    Atari: a full game with its raw score, shown as the frames the agent sees (84x84, 3x enlarged)."""
     import gymnasium as gym
-    import imageio.v2 as imageio
 
+    from lab.rl.atari import is_atari
+    from lab.rl.vec import env_spec
+
+    if is_atari(env_spec(env_id)):
+        frames, total = _atari_game(env_id, act, seed)
+        return _write_video([f.repeat(3, 0).repeat(3, 1) for f in frames], path, fps), total
     use_headless_mujoco(env_id)
     env = gym.make(env_id, render_mode="rgb_array")
     obs, _ = env.reset(seed=seed)
@@ -76,10 +82,33 @@ def record_episode(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], pat
         if terminated or truncated:
             break
     env.close()
+    return _write_video(frames, path, fps), total
+
+
+def _atari_game(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], seed: int) -> tuple[list[np.ndarray], float]:
+    """One whole evaluation game (all lives, raw score) on the training pipeline (ALE ends a game at 108,000
+    frames = 27,000 steps); frames = each step's newest 84x84 frame."""
+    env = VecEnv(env_id, 1, seed=seed, train=False)
+    obs = env.reset()
+    frames, total = [], 0.0
+    for _ in range(27_000 + 1):
+        frames.append(obs[0, -1].cpu().numpy())
+        obs, reward, terminated, truncated, _ = env.step(act(obs))
+        total += float(reward[0])
+        if terminated[0] or truncated[0]:
+            break
+        obs = as_tensor(obs, env.device, env.obs_dtype)
+    env.close()
+    return frames, total
+
+
+def _write_video(frames: list[np.ndarray], path: str | Path, fps: int) -> Path:
+    import imageio.v2 as imageio
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".gif":
         imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
     else:
         imageio.mimsave(path, frames, fps=fps)
-    return path, total
+    return path

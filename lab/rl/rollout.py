@@ -87,12 +87,12 @@ def collect_rollout(env: VecEnv, act: Callable[[torch.Tensor], torch.Tensor], ob
         trunc_list.append(truncated)
         if env.same_step:
             final_list.append(next_obs if final_obs is None else final_obs)
-        obs = as_tensor(next_obs, device, torch.float32)
+        obs = as_tensor(next_obs, device, env.obs_dtype)
     terminated, truncated = _stack(term_list, device, torch.bool), _stack(trunc_list, device, torch.bool)
     done = terminated | truncated
     valid = tracker.valid_mask(done, not env.same_step)
     rewards = _stack(rew_list, device, torch.float32) * valid
-    final_obs = _stack(final_list, device, torch.float32) if env.same_step else None
+    final_obs = _stack(final_list, device, env.obs_dtype) if env.same_step else None
     observations = torch.stack(obs_list)
     env.check_finite(obs)
     env.check_finite(observations)

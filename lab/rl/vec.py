@@ -22,7 +22,16 @@ from lab.errors import LabError
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registered spec of `env_id`; an unknown id is a LabError that lists the lab's own ids."""
+    """The registered spec of `env_id`; an unknown id is a LabError that lists the lab's own ids. Atari ids
+    (`BreakoutNoFrameskip-v4`, `ALE/Pong-v5`) are registered from ale-py when first asked for."""
+    if env_id not in gym.registry and ("NoFrameskip" in env_id or env_id.startswith("ALE/")):
+        try:
+            from lab.rl.atari import register_ale
+
+            register_ale()
+        except ImportError as error:
+            raise LabError(f"{env_id} is an Atari id, which needs ale-py and opencv-python-headless: "
+                           f"pip install ale-py opencv-python-headless ({error})") from None
     try:
         return gym.spec(env_id)
     except gym.error.Error as error:
@@ -40,17 +49,33 @@ def as_tensor(value, device: torch.device, dtype: torch.dtype | None = None) -> 
 
 
 class VecEnv:
-    """`num_envs` copies of `env_id`, seeded `seed, seed+1, ...`; observations and actions as tensors on `device`."""
+    """`num_envs` copies of `env_id`, seeded `seed, seed+1, ...`; observations and actions as tensors on `device`.
+
+    Observations are float32, or uint8 where the env's observation space is uint8 (pixels: the network divides by
+    255). Atari ids run on ale-py's vector env with the standard preprocessing (`lab.rl.atari.AtariVec`):
+    `train=True` clips rewards and ends an episode at a lost life, `train=False` plays full games for raw scores;
+    `game_scores` then holds the raw scores of the games that ended (None for other envs)."""
 
     def __init__(self, env_id: str, num_envs: int, seed: int = 0, device: str | torch.device = "cpu",
-                 env_kwargs: dict | None = None) -> None:
+                 env_kwargs: dict | None = None, train: bool = True) -> None:
         self.spec = env_spec(env_id)
         self.env_id, self.num_envs, self.seed = env_id, num_envs, seed
         self.device = torch.device(device)
-        self.env = gym.make_vec(env_id, num_envs=num_envs, **dict(env_kwargs or {}))
+        from lab.rl.atari import is_atari
+
+        if is_atari(self.spec):
+            from lab.rl.atari import AtariVec
+
+            self.env = AtariVec(env_id, num_envs, train=train, **dict(env_kwargs or {}))
+        else:
+            self.env = gym.make_vec(env_id, num_envs=num_envs, **dict(env_kwargs or {}))
+        self.game_scores = getattr(self.env, "game_scores", None)
+        self.frame_skip = getattr(self.env, "frame_skip", 1)  # emulator frames per env step
         self.same_step = self.env.metadata.get("autoreset_mode") == AutoresetMode.SAME_STEP
         self.single_observation_space = self.env.single_observation_space
         self.single_action_space = self.env.single_action_space
+        pixels = getattr(self.single_observation_space, "dtype", None) == np.uint8
+        self.obs_dtype = torch.uint8 if pixels else torch.float32
         self.reward_threshold = self.spec.reward_threshold
         box = isinstance(self.single_action_space, spaces.Box)
         self._low = torch.as_tensor(self.single_action_space.low, device=self.device) if box else None
@@ -59,14 +84,14 @@ class VecEnv:
 
     def check_finite(self, obs: torch.Tensor) -> None:
         """A LabError when any observation is NaN (checked per rollout, not per step)."""
-        if torch.isnan(obs).any():
+        if obs.is_floating_point() and torch.isnan(obs).any():
             raise LabError(f"env {self.env_id!r} returned NaN observations (within its first {self.steps} vector "
                            "steps); fix the env's dynamics or reset, or check the actions it was given")
 
     def reset(self) -> torch.Tensor:
         obs, _ = self.env.reset(seed=self.seed)
         self._numpy = not isinstance(obs, torch.Tensor)
-        obs = as_tensor(obs, self.device, torch.float32)
+        obs = as_tensor(obs, self.device, self.obs_dtype)
         self.check_finite(obs)
         return obs
 

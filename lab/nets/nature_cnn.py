@@ -1,0 +1,72 @@
+"""The convolutional torso of DQN's Nature paper (Mnih et al. 2015) for stacked 84x84 frames, and a Q-net on it.
+
+Input: uint8 frames (N, C, 84, 84) as the env returns them; the network divides by 255 (so replay buffers and
+rollouts keep one byte a pixel). Conv 32x8x8/4 -> 64x4x4/2 -> 64x3x3/1 -> Linear 3136 -> 512, ReLU throughout,
+orthogonal init with gain sqrt(2) and zero biases (as CleanRL's Atari agents).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from lab.nets.activations import activation
+
+
+def nature_convs(in_features: Sequence[int]) -> tuple[nn.Sequential, int]:
+    """The three conv layers (+ flatten) for observations of shape (C, H, W), and their flat output size."""
+    if isinstance(in_features, int):
+        raise ValueError(f"the Nature CNN needs the observation shape (C, H, W), got the flat size {in_features}")
+    channels, height, width = (int(s) for s in in_features)
+    convs = nn.Sequential(nn.Conv2d(channels, 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+                          nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten())
+    with torch.no_grad():
+        flat = convs(torch.zeros(1, channels, height, width)).shape[1]
+    return convs, flat
+
+
+def _scaled(frames: torch.Tensor) -> torch.Tensor:
+    return frames.float() / 255.0 if frames.dtype == torch.uint8 else frames
+
+
+def _orthogonal(net: nn.Module, last: nn.Linear | None = None) -> None:
+    for layer in net.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.orthogonal_(layer.weight, 1.0 if layer is last else math.sqrt(2))
+            nn.init.zeros_(layer.bias)
+
+
+class NatureTorso(nn.Module):
+    """Frames (N, C, H, W) -> `features` (512) ReLU features, for heads to share; `out_features` says how many."""
+
+    def __init__(self, in_features: Sequence[int], features: int = 512) -> None:
+        super().__init__()
+        self.convs, flat = nature_convs(in_features)
+        self.fc = nn.Linear(flat, features)
+        self.out_features = features
+        _orthogonal(self)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.fc(self.convs(_scaled(frames))))
+
+
+class NatureCNN(nn.Module):
+    """The Nature DQN network: the convs, fully connected `hidden` layers ([512]) and a linear output."""
+
+    def __init__(self, in_features: Sequence[int], out_features: int, hidden: Sequence[int] = (512,),
+                 activation_name: str = "relu") -> None:
+        super().__init__()
+        self.convs, width = nature_convs(in_features)
+        layers: list[nn.Module] = []
+        for size in hidden:
+            layers += [nn.Linear(width, size), activation(activation_name)]
+            width = size
+        self.out = nn.Linear(width, out_features)
+        self.fc = nn.Sequential(*layers)
+        _orthogonal(self, last=self.out)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.out(self.fc(self.convs(_scaled(frames))))
