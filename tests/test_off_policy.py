@@ -249,7 +249,7 @@ def test_every_off_policy_experiment_runs(run_exp, experiment):
 
 @pytest.mark.slow
 def test_dqn_solves_cartpole(run_exp):
-    # the experiment as shipped (RL-Zoo's 50k-step budget; seeds 0-3 solved at 7k, 6k, 7k and 5k env steps)
+    # the experiment as shipped (RL-Zoo's 50k-step budget; seeds 0-4 solved at 4k, 8k, 5k, 4k and 7k env steps)
     metrics = run_exp(["experiment=dqn_cartpole"])
     assert metrics["eval/return_mean"] >= 475  # the test stage: 20 deterministic episodes of the best checkpoint
     assert metrics["perf/solve_env_steps"] <= 50000 and metrics["time/solve_seconds"] > 0

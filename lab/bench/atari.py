@@ -1,0 +1,100 @@
+"""Atari from pixels (Breakout): training frames/s of the lab's PPO and DQN beside Stable-Baselines3 with the
+RL-Zoo's Atari hyperparameters (same number of envs, same frames, same machine, one after the other), and the
+memory of a 1M-transition DQN replay buffer beside SB3's. Not in CI.
+
+Frames = emulator frames (4 per env step, the frame skip). Both libraries use every core (torch's default threads)
+and run the same budget from scratch; DQN's rate is measured with learning_starts = 1,000 env steps for both, so
+that gradient steps dominate as in a real run. The lab buffer's figure is the resident memory a full buffer of
+random-play-like frames adds (lab.rl.frame_replay.measure_memory); SB3's is the size of the arrays its
+ReplayBuffer allocates for 1M transitions (it stores obs and next_obs stacks: more than this machine's RAM, so it
+is not filled here).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from lab.bench import machine
+
+TITLE = "Atari (Breakout from pixels): training frames/s and replay memory, lab vs Stable-Baselines3"
+ENV = "BreakoutNoFrameskip-v4"
+QUIET = ["logger=none", "~callbacks.progress_bar", "trainer.enable_progress_bar=false", "test=false",
+         "callbacks.model_checkpoint=null", "model.eval_every=0"]
+
+
+def lab_rate(experiment: str, steps: int, extra: list[str]) -> float:
+    from lab.train import run_experiment
+
+    out = Path(tempfile.mkdtemp(prefix=f"bench-{experiment}-"))
+    metrics = run_experiment(QUIET + [f"experiment={experiment}", f"model.total_timesteps={steps}", *extra], out)
+    return metrics["perf/frames_per_sec"]
+
+
+def _sb3_env(n_envs: int):
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    from lab.rl.atari import register_ale
+
+    register_ale()
+    return VecFrameStack(make_atari_env(ENV, n_envs=n_envs, seed=0), n_stack=4)
+
+
+def sb3_rate(algorithm: str, steps: int) -> float:
+    """SB3's training frames/s: PPO on 8 envs, DQN on 1, the RL-Zoo's hyperparameters (hyperparams/{ppo,dqn}.yml)."""
+    from stable_baselines3 import DQN, PPO
+
+    if algorithm == "PPO":
+        model = PPO("CnnPolicy", _sb3_env(8), n_steps=128, n_epochs=4, batch_size=256, learning_rate=2.5e-4,
+                    clip_range=0.1, vf_coef=0.5, ent_coef=0.01, device="cpu", seed=0, verbose=0)
+    else:
+        model = DQN("CnnPolicy", _sb3_env(1), buffer_size=10_000, learning_rate=1e-4, batch_size=32,
+                    learning_starts=1000, target_update_interval=1000, train_freq=4, gradient_steps=1,
+                    exploration_fraction=0.1, exploration_final_eps=0.01, optimize_memory_usage=False,
+                    device="cpu", seed=0, verbose=0)
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    return 4 * steps / (time.perf_counter() - start)
+
+
+def sb3_buffer_bytes(capacity: int) -> int:
+    """Bytes of the arrays SB3's ReplayBuffer allocates for `capacity` stacked Breakout transitions (np.zeros:
+    reserved, not touched, so this does not fill the machine's memory)."""
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    buffer = ReplayBuffer(capacity, space, gym.spaces.Discrete(4), device="cpu", optimize_memory_usage=False)
+    return sum(getattr(buffer, name).nbytes for name in ("observations", "next_observations", "actions", "rewards",
+                                                          "dones", "timeouts"))
+
+
+def run(quick: bool = False) -> str:
+    import stable_baselines3
+
+    from lab.rl.frame_replay import measure_memory
+
+    ppo_steps, dqn_steps = (2_048, 2_000) if quick else (16_384, 12_000)
+    rows = []
+    for name, algorithm, steps, extra in (("ppo_breakout", "PPO", ppo_steps, []),
+                                           ("dqn_breakout", "DQN", dqn_steps, ["model.learning_starts=1000",
+                                                                               "model.buffer_size=10000"])):
+        lab, sb3 = lab_rate(name, steps, extra), sb3_rate(algorithm, steps)
+        rows.append(f"| {name} | {4 * steps:,} | {lab:,.0f} | {sb3:,.0f} | {lab / sb3:.2f}x |")
+    capacity = 100_000 if quick else 1_000_000
+    memory = measure_memory(capacity, num_envs=1)
+    sb3_bytes = sb3_buffer_bytes(capacity)
+    gib = 2 ** 30
+    return "\n".join([
+        f"Measured on {machine()}; SB3 {stable_baselines3.__version__}, {ENV}.", "",
+        "| experiment | frames | lab training frames/s | SB3 training frames/s | lab / SB3 |",
+        "| --- | ---: | ---: | ---: | ---: |", *rows, "",
+        f"| replay buffer, {capacity:,} transitions | bytes per transition | memory | sampling, batches of 32/s |",
+        "| --- | ---: | ---: | ---: |",
+        f"| lab (lab.rl.frame_replay, each frame once) | {memory['bytes_per_transition']:,.0f} | "
+        f"{memory['rss_bytes'] / gib:.2f} GiB resident when full | {memory['batches_per_sec']:,.0f} |",
+        f"| SB3 ReplayBuffer (obs and next_obs stacks) | {sb3_bytes / capacity:,.0f} | {sb3_bytes / gib:.1f} GiB "
+        "allocated | - |"])
