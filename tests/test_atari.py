@@ -9,8 +9,6 @@ import torch
 from lab.nets.nature_cnn import NatureCNN, NatureTorso
 from lab.rl.vec import VecEnv
 
-pytest.importorskip("ale_py", reason="the Atari extra (ale-py) is installed by the README's commands")
-
 
 def play(env_id: str, train: bool, steps: int, seed: int = 3, num_envs: int = 1):
     """Random play with a fixed action sequence; every step's (obs, reward, terminated, truncated, lives)."""
