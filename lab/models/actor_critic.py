@@ -122,9 +122,7 @@ class ActorCritic(RLModule):
         self.obs_norm.update(rollout.obs[rollout.valid])  # ... and only then are they updated (as SB3, CleanRL)
         self.train()
         self.env_steps += rollout.env_steps * self.trainer.world_size
-        self.episodes += len(rollout.episode_returns)
-        self.recent_returns.extend(rollout.episode_returns.tolist())
-        self.recent_lengths.extend(rollout.episode_lengths.tolist())
+        self.count_episodes(rollout.episode_returns, rollout.episode_lengths)
         return batch
 
     def _to_batch(self, rollout: Rollout) -> dict[str, torch.Tensor]:

@@ -60,7 +60,6 @@ def frozen_copy(net: nn.Module) -> nn.Module:
 class OffPolicy(RLModule):
     NAME = "off-policy"      # in error messages
     ACTION_SPACE = "box"     # "discrete" or "box": what the algorithm can act in
-    PROG_BAR = ("train/return_mean", "perf/env_steps_per_sec", "eval/return_mean")
 
     def __init__(self, env_id: str, optimizer, seed: int = 0, num_envs: int = 1, total_timesteps: int = 100_000,
                  buffer_size: int = 1_000_000, batch_size: int = 256, learning_starts: int = 100, train_freq: int = 1,

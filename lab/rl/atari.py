@@ -65,7 +65,9 @@ class AtariVec:
         self.single_observation_space = self.env.single_observation_space
         self.single_action_space = self.env.single_action_space
         self.metadata = dict(self.env.metadata)  # autoreset_mode: next-step
-        meanings = gym.make(env_id).unwrapped.get_action_meanings()
+        probe = gym.make(env_id)
+        meanings = probe.unwrapped.get_action_meanings()
+        probe.close()
         self.reset_action = meanings.index("FIRE") if "FIRE" in meanings else 0
         self._life_lost = np.zeros(num_envs, dtype=bool)  # this env's next step is its episode's reset step
         self._scores = np.zeros(num_envs)

@@ -19,6 +19,7 @@ from gymnasium.vector import AutoresetMode
 
 import envs  # noqa: F401  (registers the lab/ ids)
 from lab.errors import LabError
+from lab.rl.atari import AtariVec, is_atari, register_ale
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
@@ -26,12 +27,10 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     (`BreakoutNoFrameskip-v4`, `ALE/Pong-v5`) are registered from ale-py when first asked for."""
     if env_id not in gym.registry and ("NoFrameskip" in env_id or env_id.startswith("ALE/")):
         try:
-            from lab.rl.atari import register_ale
-
             register_ale()
         except ImportError as error:
-            raise LabError(f"{env_id} is an Atari id, which needs ale-py and opencv-python-headless: "
-                           f"pip install ale-py opencv-python-headless ({error})") from None
+            raise LabError(f"{env_id} is an Atari id, which needs ale-py: "
+                           f"pip install ale-py ({error})") from None
     try:
         return gym.spec(env_id)
     except gym.error.Error as error:
@@ -61,11 +60,7 @@ class VecEnv:
         self.spec = env_spec(env_id)
         self.env_id, self.num_envs, self.seed = env_id, num_envs, seed
         self.device = torch.device(device)
-        from lab.rl.atari import is_atari
-
         if is_atari(self.spec):
-            from lab.rl.atari import AtariVec
-
             self.env = AtariVec(env_id, num_envs, train=train, **dict(env_kwargs or {}))
         else:
             self.env = gym.make_vec(env_id, num_envs=num_envs, **dict(env_kwargs or {}))
