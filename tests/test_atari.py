@@ -81,6 +81,19 @@ def test_nature_cnn_takes_uint8_frames():
         NatureCNN(28224, 4)
 
 
+def test_nature_cnn_runs_channels_last_with_the_plain_layout_result():
+    torch.manual_seed(0)
+    q = NatureCNN((4, 84, 84), 6)
+    assert all(q.convs[i].weight.is_contiguous(memory_format=torch.channels_last) for i in (0, 2, 4))
+    frames = torch.randint(0, 256, (5, 4, 84, 84), dtype=torch.uint8)
+    hidden = frames.float() / 255
+    for conv in (q.convs[0], q.convs[2], q.convs[4]):  # the same layers, every tensor in the default layout
+        hidden = torch.relu(torch.nn.functional.conv2d(hidden, conv.weight.contiguous(), conv.bias, conv.stride))
+    torch.testing.assert_close(q(frames), q.out(q.fc(hidden.flatten(1))), atol=1e-5, rtol=1e-5)
+    q.out(q.fc(hidden.flatten(1))).sum().backward()
+    assert q.convs[0].weight.grad.shape == (32, 4, 8, 8)
+
+
 SMOKE = {
     "ppo_breakout": ["model.num_envs=2", "model.num_steps=128", "model.num_minibatches=2", "model.update_epochs=1",
                      "model.total_timesteps=1024"],

@@ -3,6 +3,10 @@
 Input: uint8 frames (N, C, 84, 84) as the env returns them; the network divides by 255 (so replay buffers and
 rollouts keep one byte a pixel). Conv 32x8x8/4 -> 64x4x4/2 -> 64x3x3/1 -> Linear 3136 -> 512, ReLU throughout,
 orthogonal init with gain sqrt(2) and zero biases (as CleanRL's Atari agents).
+
+The convolutions run in channels-last memory layout (weights and inputs), the layout oneDNN's and cuDNN's fast conv
+kernels want: the same arithmetic, and on this lab's CPU a 256-frame forward+backward+Adam step takes 143 ms instead
+of 240 ms (README, Atari). Flatten restores the usual (C, H, W) order, so the Linear layers see what they always did.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ def nature_convs(in_features: Sequence[int]) -> tuple[nn.Sequential, int]:
 
 
 def _scaled(frames: torch.Tensor) -> torch.Tensor:
-    return frames.float() / 255.0 if frames.dtype == torch.uint8 else frames
+    if frames.dtype == torch.uint8:  # one conversion: the layout change costs least before the float copy
+        return frames.to(torch.float32, memory_format=torch.channels_last).div_(255.0)
+    return frames.contiguous(memory_format=torch.channels_last)
 
 
 def _orthogonal(net: nn.Module, last: nn.Linear | None = None) -> None:
@@ -48,6 +54,7 @@ class NatureTorso(nn.Module):
         self.fc = nn.Linear(flat, features)
         self.out_features = features
         _orthogonal(self)
+        self.convs.to(memory_format=torch.channels_last)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.fc(self.convs(_scaled(frames))))
@@ -67,6 +74,7 @@ class NatureCNN(nn.Module):
         self.out = nn.Linear(width, out_features)
         self.fc = nn.Sequential(*layers)
         _orthogonal(self, last=self.out)
+        self.convs.to(memory_format=torch.channels_last)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         return self.out(self.fc(self.convs(_scaled(frames))))
