@@ -16,6 +16,7 @@ AtariVectorEnv (what lab.rl.atari uses) and gymnasium's AsyncVectorEnv of AtariP
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -98,7 +99,12 @@ def sb3_buffer_bytes(capacity: int) -> int:
     from stable_baselines3.common.buffers import ReplayBuffer
 
     space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
-    buffer = ReplayBuffer(capacity, space, gym.spaces.Discrete(4), device="cpu", optimize_memory_usage=False)
+    try:
+        buffer = ReplayBuffer(capacity, space, gym.spaces.Discrete(4), device="cpu", optimize_memory_usage=False)
+    except MemoryError:  # 1M transitions: numpy cannot even reserve SB3's arrays on a 24 GiB machine
+        buffer = ReplayBuffer(1_000, space, gym.spaces.Discrete(4), device="cpu", optimize_memory_usage=False)
+        names = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+        return sum(getattr(buffer, name).nbytes for name in names) * capacity // 1_000
     return sum(getattr(buffer, name).nbytes for name in ("observations", "next_observations", "actions", "rewards",
                                                           "dones", "timeouts"))
 
@@ -115,10 +121,12 @@ def run(quick: bool = False) -> str:
                                            ("dqn_breakout", "DQN", dqn_steps, dqn_extra)):
         lab, sb3 = lab_rate(name, steps, extra), sb3_rate(algorithm, steps)
         rows.append(f"| {name} (as shipped) | {4 * steps:,} | {lab:,.0f} | {sb3:,.0f} | {lab / sb3:.2f}x |")
+        print(rows[-1], file=sys.stderr, flush=True)  # kept if a later part fails
         if name == "ppo_breakout":  # the same arithmetic as SB3's: fp32
             fp32 = lab_rate(name, steps, ["trainer.precision=32-true"])
             rows.append(f"| ppo_breakout, trainer.precision=32-true | {4 * steps:,} | {fp32:,.0f} | {sb3:,.0f} | "
                         f"{fp32 / sb3:.2f}x |")
+            print(rows[-1], file=sys.stderr, flush=True)
     ale, gym_async = env_rate("ale"), env_rate("gymnasium")
     capacity = 100_000 if quick else 1_000_000
     memory = measure_memory(capacity, num_envs=1)
@@ -133,7 +141,7 @@ def run(quick: bool = False) -> str:
         f"| lab (lab.rl.frame_replay, each frame once) | {memory['bytes_per_transition']:,.0f} | "
         f"{memory['rss_bytes'] / gib:.2f} GiB resident when full | {memory['batches_per_sec']:,.0f} |",
         f"| SB3 ReplayBuffer (obs and next_obs stacks) | {sb3_bytes / capacity:,.0f} | {sb3_bytes / gib:.1f} GiB "
-        "allocated | - |", "",
+        "for its arrays (np.zeros reserves them; at 1M this machine cannot) | - |", "",
         "| stepping 8 preprocessed games, random actions | frames/s |", "| --- | ---: |",
         f"| ale-py AtariVectorEnv (C++ threads; lab.rl.atari) | {ale:,.0f} |",
         f"| gymnasium AsyncVectorEnv of AtariPreprocessing + FrameStackObservation | {gym_async:,.0f} |"])
