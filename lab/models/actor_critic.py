@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from lab.models.optim import configure_optimizers
+from lab.models.optim import anneal_lr, configure_optimizers
 from lab.models.rl_base import EVAL_SEED_OFFSET, RLModule  # noqa: F401  (EVAL_SEED_OFFSET: re-exported)
 from lab.rl.advantages import normalize
 from lab.rl.fast_forward import fast_forward
@@ -156,10 +156,7 @@ class ActorCritic(RLModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         optimizer = self.optimizers()
         if self.hparams.anneal_lr:
-            frac = max(0.0, 1.0 - self.env_steps / self.hparams.total_timesteps)
-            for group in optimizer.optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
-                group["lr"] = group["initial_lr"] * max(frac, 1e-3)
+            anneal_lr(optimizer, self.remaining_fraction())
         metrics = self.update(batch)
         metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
         self._update_metrics = metrics  # logged in on_train_epoch_end

@@ -16,7 +16,8 @@ and generators (seeded `seed + global_rank * num_envs`); gradients are averaged 
 
 Checkpoints hold the target nets (in the state dict), every counter, and the replay buffer (`save_replay_buffer`,
 skipped with a warning above `replay_checkpoint_max_mb`): a resumed run goes on with the same buffer, schedules
-and targets; its envs start new episodes.
+and targets; its envs start new episodes. `anneal_lr` decays the lr linearly to 0 over `total_timesteps`, set at the
+start of each epoch (SB3's `learning_rate=lin_...`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lab.errors import LabError
-from lab.models.optim import configure_optimizers
+from lab.models.optim import anneal_lr, configure_optimizers
 from lab.models.rl_base import RLModule, check_action_space
 from lab.rl.frame_replay import FrameStackReplay
 from lab.rl.replay import ReplayBuffer
@@ -67,7 +68,7 @@ class OffPolicy(RLModule):
                  env_kwargs: dict | None = None, eval_episodes: int = 20, eval_every: int = 0,
                  stop_on_solve: bool = False, solved_threshold: float | None = None, stats_window: int = 20,
                  num_threads: int | None = None, save_replay_buffer: bool = True,
-                 replay_checkpoint_max_mb: float = 1024.0) -> None:
+                 replay_checkpoint_max_mb: float = 1024.0, anneal_lr: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer", "q_net", "actor", "critic"], logger=False)
         self.automatic_optimization = False
@@ -201,6 +202,8 @@ class OffPolicy(RLModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
         hp = self.hparams
         self._optimizer = self.optimizers()
+        if hp.anneal_lr:  # once per epoch, by the env steps done before it
+            anneal_lr(self._optimizer, self.remaining_fraction())
         remaining = hp.total_timesteps - self.env_steps
         cycles = min(self.cycles_per_epoch(), max(1, math.ceil(remaining / self.cycle_env_steps())))
         self._block = []

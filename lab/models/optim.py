@@ -14,3 +14,12 @@ def configure_optimizers(params: Iterable[torch.nn.Parameter], optimizer: Callab
     if scheduler is None:
         return opt
     return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler(opt), "interval": interval}}
+
+
+def anneal_lr(optimizer, fraction: float, floor: float = 1e-3) -> None:
+    """Set every param group's lr to its initial lr times `fraction` (at least `floor` times it): a linear decay
+    when `fraction` = 1 - progress. Works on Lightning's wrapped optimisers and on plain ones."""
+    optimizer = getattr(optimizer, "optimizer", optimizer)
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+        group["lr"] = group["initial_lr"] * max(fraction, floor)

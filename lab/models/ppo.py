@@ -2,7 +2,8 @@
 
 Per rollout: GAE(lambda) advantages; `update_epochs` passes over shuffled minibatches with advantage
 normalisation per minibatch, the clipped policy objective, optionally clipped value loss, an entropy bonus,
-gradient clipping by norm; stop the passes early when the approximate KL exceeds `target_kl`.
+gradient clipping by norm; stop the passes early when the approximate KL exceeds `target_kl`. `anneal_clip`
+shrinks the clip range linearly to 0 over `total_timesteps`, as SB3's `clip_range=lin_...` schedules do.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ def clipped_surrogate(ratio: torch.Tensor, advantages: torch.Tensor, clip_coef: 
 
 class PPO(ActorCritic):
     def __init__(self, *args, clip_coef: float = 0.2, clip_vloss: bool = True, update_epochs: int = 4,
-                 num_minibatches: int = 4, target_kl: float | None = None, **kwargs) -> None:
+                 num_minibatches: int = 4, target_kl: float | None = None, anneal_clip: bool = False,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.save_hyperparameters(ignore=["actor", "critic", "optimizer", "scheduler", "torso"], logger=False)
         self.updates_done = 0  # optimiser steps in the last update (tests read it)
@@ -34,6 +36,7 @@ class PPO(ActorCritic):
         minibatch = max(1, n // hp.num_minibatches)
         self.updates_done = 0
         clip_fractions, approx_kl = [], torch.zeros(())
+        clip = hp.clip_coef * (self.remaining_fraction() if hp.anneal_clip else 1.0)
         for _ in range(hp.update_epochs):
             order = torch.randperm(n, device=batch["obs"].device)
             for start in range(0, n - minibatch + 1, minibatch):
@@ -44,17 +47,17 @@ class PPO(ActorCritic):
                 ratio = log_ratio.exp()
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()
-                    clip_fractions.append(((ratio - 1.0).abs() > hp.clip_coef).float().mean())
+                    clip_fractions.append(((ratio - 1.0).abs() > clip).float().mean())
 
                 advantages = mb["advantages"]
                 if hp.norm_adv:
                     advantages = normalize(advantages)
-                policy_loss = clipped_surrogate(ratio, advantages, hp.clip_coef)
+                policy_loss = clipped_surrogate(ratio, advantages, clip)
 
                 returns = mb["returns"]
                 if hp.clip_vloss:
                     old_value = mb["values"]
-                    clipped = old_value + (new_value - old_value).clamp(-hp.clip_coef, hp.clip_coef)
+                    clipped = old_value + (new_value - old_value).clamp(-clip, clip)
                     value_loss = 0.5 * torch.max((new_value - returns).square(), (clipped - returns).square()).mean()
                 else:
                     value_loss = 0.5 * (new_value - returns).square().mean()

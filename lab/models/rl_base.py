@@ -94,6 +94,10 @@ class RLModule(pl.LightningModule):
         """Env steps (all ranks) one epoch adds."""
         raise NotImplementedError
 
+    def remaining_fraction(self) -> float:
+        """1 - env steps done / total_timesteps: the factor of linearly annealed schedules (lr, PPO's clip)."""
+        return max(0.0, 1.0 - self.env_steps / self.hparams.total_timesteps)
+
     @property
     def world_size(self) -> int:
         trainer = self._trainer
