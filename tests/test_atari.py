@@ -94,6 +94,18 @@ def test_nature_cnn_runs_channels_last_with_the_plain_layout_result():
     assert q.convs[0].weight.grad.shape == (32, 4, 8, 8)
 
 
+
+def test_nature_cnn_under_bf16_autocast_gives_fp32_q_values_close_to_fp32():
+    torch.manual_seed(0)
+    q = NatureCNN((4, 84, 84), 4)
+    frames = torch.randint(0, 256, (8, 4, 84, 84), dtype=torch.uint8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = q(frames)
+        assert q.convs(frames.float()).dtype == torch.bfloat16  # the convolutions do run in bf16
+    assert mixed.dtype == torch.float32
+    exact = q(frames)
+    assert (mixed - exact).abs().max() < 0.02 * exact.abs().max()  # bf16 features, fp32 output layer
+
 SMOKE = {
     "ppo_breakout": ["model.num_envs=2", "model.num_steps=128", "model.num_minibatches=2", "model.update_epochs=1",
                      "model.total_timesteps=1024"],
@@ -128,3 +140,16 @@ def test_atari_smoke_run_checkpoints_resumes_and_plays_a_game(run_exp, tmp_path,
                              "video=true", "wandb=false", f"out={out}"])
     video = next(out.glob("*.gif"))
     assert video.stat().st_size > 1000 and metrics["eval/return_mean"] >= 0
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "dqn"])
+def test_pong_experiments_are_the_breakout_recipe_on_another_game(algorithm):
+    from omegaconf import OmegaConf
+
+    from lab.train import compose_config
+
+    pong, breakout = (OmegaConf.to_container(compose_config([f"experiment={algorithm}_{game}"]), resolve=False)
+                      for game in ("pong", "breakout"))
+    assert pong["model"].pop("env_id") == "PongNoFrameskip-v4" and pong.pop("name") == f"{algorithm}_pong"
+    breakout["model"].pop("env_id"), breakout.pop("name")
+    assert pong == breakout

@@ -7,6 +7,8 @@ orthogonal init with gain sqrt(2) and zero biases (as CleanRL's Atari agents).
 The convolutions run in channels-last memory layout (weights and inputs), the layout oneDNN's and cuDNN's fast conv
 kernels want: the same arithmetic, and on this lab's CPU a 256-frame forward+backward+Adam step takes 143 ms instead
 of 240 ms (README, Atari). Flatten restores the usual (C, H, W) order, so the Linear layers see what they always did.
+Under mixed precision the Q-net's output layer runs in fp32: TD errors of a few hundredths on Q-values of a few
+units need more than bf16's three significant digits; the convolutions, where the time goes, stay in bf16.
 """
 
 from __future__ import annotations
@@ -77,4 +79,6 @@ class NatureCNN(nn.Module):
         self.convs.to(memory_format=torch.channels_last)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.out(self.fc(self.convs(_scaled(frames))))
+        features = self.fc(self.convs(_scaled(frames)))
+        with torch.autocast(features.device.type, enabled=False):  # Q-values in fp32 under bf16/fp16 autocast
+            return self.out(features.float())
