@@ -2,8 +2,9 @@
 
 On CPU Lightning quietly runs `16-mixed` as `bf16-mixed`; the lab rewrites the config to what will
 actually run (so config.yaml and W&B record the truth) and prints one warning, on rank 0 only.
-Under mixed precision Lightning refuses gradient clipping with a fused optimizer (`fused: true` Adam), so
-the lab turns `fused` off for mixed-precision runs and says so.
+Lightning refuses to clip gradients of a fused optimizer (`fused: true` Adam) under mixed precision, so the lab
+turns `fused` off, and says so, where Lightning would clip: under fp16 (its GradScaler must unscale first) and
+wherever `trainer.gradient_clip_val` is set. The RL modules clip bf16 gradients themselves and keep `fused`.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def _unfuse_optimizers(cfg: DictConfig, precision: str) -> None:
     for key in model.keys():
         node = model._get_node(key)
         if isinstance(node, DictConfig) and "optimizer" in str(key) and node.get("fused"):
-            _say_once(f"model.{key}.fused=true cannot be combined with gradient clipping under {precision} "
-                      f"(Lightning refuses it); this run uses model.{key}.fused=false.")
+            _say_once(f"model.{key}.fused=true cannot be combined with Lightning's gradient clipping under "
+                      f"{precision} (Lightning refuses it); this run uses model.{key}.fused=false.")
             with open_dict(node):
                 node.fused = False
 
@@ -46,8 +47,8 @@ def _runs_on_gpu(accelerator: str) -> bool:
 
 
 def resolve_precision(cfg: DictConfig) -> str | None:
-    """Make the config say what will run (16-mixed without a GPU -> bf16-mixed; no fused optimizer under
-    mixed precision), warning once for each change; return the precision that runs."""
+    """Make the config say what will run (16-mixed without a GPU -> bf16-mixed; no fused optimizer where
+    Lightning clips mixed-precision gradients), warning once for each change; return the precision that runs."""
     trainer = cfg.get("trainer")
     if not trainer or "precision" not in trainer:
         return None
@@ -57,6 +58,6 @@ def resolve_precision(cfg: DictConfig) -> str | None:
                   "this run uses bf16-mixed instead. Set trainer.precision=bf16-mixed to silence this.")
         with open_dict(trainer):
             trainer.precision = precision = "bf16-mixed"
-    if precision in MIXED:
+    if precision in FP16_MIXED or (precision in MIXED and trainer.get("gradient_clip_val")):
         _unfuse_optimizers(cfg, str(precision))
     return str(precision)

@@ -182,7 +182,7 @@ class ActorCritic(RLModule):
         optimizer.zero_grad()
         self.manual_backward(loss)
         if self.hparams.max_grad_norm:
-            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.max_grad_norm, gradient_clip_algorithm="norm")
+            self.clip_grad_norm(optimizer, self.hparams.max_grad_norm)
         optimizer.step()
 
     def configure_optimizers(self):

@@ -147,11 +147,6 @@ class OffPolicy(RLModule):
             self._replay_state = None
         self.replay.drop_pending()
 
-    def on_fit_start(self) -> None:
-        super().on_fit_start()
-        self._trainable = [p for p in self.parameters() if p.requires_grad]
-        self._scaled_grads = getattr(self.trainer.precision_plugin, "scaler", None) is not None
-
     @torch.no_grad()
     def collect(self, vector_steps: int) -> None:
         """Step this rank's envs `vector_steps` times with `explore`; every transition goes into the buffer.
@@ -225,10 +220,7 @@ class OffPolicy(RLModule):
         optimizer.zero_grad()
         self.manual_backward(loss)
         if max_grad_norm:
-            if self._scaled_grads:  # fp16 with a GradScaler: Lightning unscales before clipping
-                self.clip_gradients(optimizer, gradient_clip_val=max_grad_norm, gradient_clip_algorithm="norm")
-            else:  # the same clip without Lightning's dispatch (~0.1 ms a step on a CPU)
-                torch.nn.utils.clip_grad_norm_(self._trainable, max_grad_norm, foreach=True)
+            self.clip_grad_norm(optimizer, max_grad_norm)
         optimizer.step()
         self.grad_steps += 1
 

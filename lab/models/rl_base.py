@@ -126,6 +126,17 @@ class RLModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:  # before Lightning fetches the first batch
         self.start_envs()
+        self._trainable = [p for p in self.parameters() if p.requires_grad]
+        self._scaled_grads = getattr(self.trainer.precision_plugin, "scaler", None) is not None
+
+    def clip_grad_norm(self, optimizer, max_norm: float) -> None:
+        """Clip the gradients' global norm. With fp16's GradScaler Lightning must unscale them first; otherwise
+        (fp32, bf16) torch clips them directly: the same clip without Lightning's dispatch (~0.1 ms a step on a
+        CPU), and it works with fused optimisers, which Lightning's mixed-precision clipping refuses."""
+        if self._scaled_grads:
+            self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm")
+        else:
+            torch.nn.utils.clip_grad_norm_(self._trainable, max_norm, foreach=True)
 
     def on_fit_end(self) -> None:
         if self.env is not None:
