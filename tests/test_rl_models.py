@@ -40,7 +40,8 @@ def test_ppo_uses_the_normalised_advantages(run_exp, monkeypatch, norm_adv):
         return original(ratio, advantages, clip_coef)
 
     monkeypatch.setattr(ppo_module, "clipped_surrogate", spy)
-    run_exp(["experiment=ppo_cartpole", *FAST, "model.total_timesteps=128", f"model.norm_adv={norm_adv}"])
+    run_exp(["experiment=ppo_cartpole", *FAST, "model.total_timesteps=128", f"model.norm_adv={norm_adv}",
+             "model.update_epochs=4"])
     assert len(seen) == 4 * 2  # update_epochs=4 x num_minibatches=2
     means = torch.stack([a.mean() for a in seen]).abs().max()
     stds = torch.stack([a.std() for a in seen])
@@ -55,8 +56,8 @@ def test_resume_continues_step_count(run_exp, tmp_path):
     last = tmp_path / "a" / "checkpoints" / "last.ckpt"
     assert read_checkpoint(last)["lab_rl"]["env_steps"] == 256
     resumed = run_exp(["experiment=ppo_cartpole", *FAST, "model.total_timesteps=512", f"ckpt_path={last}"], subdir="b")
-    assert first["trainer/global_step"] == 16
-    assert resumed["trainer/global_step"] == 32
+    assert first["trainer/global_step"] == 2 * 20  # 2 rollouts of 4 x 32 steps, 10 passes x 2 minibatches each
+    assert resumed["trainer/global_step"] == 4 * 20
     assert resumed["train/env_steps"] == 512
 
 

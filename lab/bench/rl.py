@@ -37,7 +37,7 @@ SOLVES = {
         sb3=("PPO", dict(n_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
                          ent_coef=0.0, learning_rate=linear(0.001), clip_range=linear(0.2))),
         zoo="8 envs x 32 steps, batch 256, 20 epochs, gae 0.8, gamma 0.98, lr/clip linear",
-        ours="16 envs x 128 steps, 4 epochs x 2 minibatches, lr 1e-3 annealed, no value clipping"),
+        ours="16 envs x 128 steps, 10 epochs x 2 minibatches, lr 1e-3 and clip 0.2 annealed, no value clipping"),
     "dqn_cartpole": dict(
         env="CartPole-v1", threshold=475.0, check_every=1024, budget=50_000,
         lab=["model.steps_per_epoch=1024", "model.eval_every=1"],
