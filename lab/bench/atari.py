@@ -115,7 +115,9 @@ def run(quick: bool = False) -> str:
     cases = [("ppo_breakout (as shipped)", "ppo_breakout", "PPO", ppo_steps, []),
              ("ppo_breakout, trainer.precision=32-true", "ppo_breakout", "PPO", ppo_steps,  # SB3's arithmetic: fp32
               ["trainer.precision=32-true"]),
-             ("dqn_breakout (as shipped)", "dqn_breakout", "DQN", dqn_steps, dqn_extra)]
+             ("dqn_breakout (as shipped)", "dqn_breakout", "DQN", dqn_steps, dqn_extra),
+             ("dqn_breakout, trainer.precision=32-true", "dqn_breakout", "DQN", dqn_steps,
+              [*dqn_extra, "trainer.precision=32-true"])]
     rows, sb3 = [], {}
     for label, name, algorithm, steps, extra in cases:
         lab = lab_rate(name, steps, extra)

@@ -95,7 +95,10 @@ class DQN(OffPolicy):
         coin = self._rng.random(self.hparams.num_envs) < self.epsilon
         if coin.all():  # no forward pass when every env explores
             return self.random_actions()
-        greedy = self._q(obs).argmax(-1)
+        # num_envs observations a step: no autocast (in bf16 every call would cast all the weights first, which
+        # costs more than it saves at this batch size)
+        with torch.autocast(obs.device.type, enabled=False):
+            greedy = self._q(obs).argmax(-1)
         if coin.any():
             greedy = torch.where(torch.as_tensor(coin, device=greedy.device), self.random_actions(), greedy)
         return greedy
