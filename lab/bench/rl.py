@@ -45,8 +45,8 @@ SOLVES = {
                          target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
                          exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]))),
         zoo="256x256, lr 2.3e-3, batch 64, train_freq 256 / 128 gradient steps, eps 1 -> 0.04 over 16%",
-        ours="128x128, lr decayed to 0, 3-step returns, 64 gradient steps every 64 env steps from 500 on, target copied after each "
-             "phase, eps 1 -> 0.04 over 10%",
+        ours="128x128, lr decayed to 0, 3-step returns, 64 gradient steps every 64 env steps from 500 on, target "
+             "copied after each phase, eps 1 -> 0.04 over 10%",
         same=["model.q_net.hidden=[256,256]", "model.train_freq=256", "model.gradient_steps=128",
               "model.target_update_interval=128", "model.n_step=1", "model.exploration_fraction=0.16",
               "model.learning_starts=1000"]),
