@@ -94,7 +94,6 @@ def test_nature_cnn_runs_channels_last_with_the_plain_layout_result():
     assert q.convs[0].weight.grad.shape == (32, 4, 8, 8)
 
 
-
 def test_nature_cnn_under_bf16_autocast_gives_fp32_q_values_close_to_fp32():
     torch.manual_seed(0)
     q = NatureCNN((4, 84, 84), 4)
@@ -105,6 +104,7 @@ def test_nature_cnn_under_bf16_autocast_gives_fp32_q_values_close_to_fp32():
     assert mixed.dtype == torch.float32
     exact = q(frames)
     assert (mixed - exact).abs().max() < 0.02 * exact.abs().max()  # bf16 features, fp32 output layer
+
 
 SMOKE = {
     "ppo_breakout": ["model.num_envs=2", "model.num_steps=128", "model.num_minibatches=2", "model.update_epochs=1",
