@@ -26,7 +26,7 @@ from lab.bench import machine
 TITLE = "Atari (Breakout from pixels): training frames/s and replay memory, lab vs Stable-Baselines3"
 ENV = "BreakoutNoFrameskip-v4"
 QUIET = ["logger=none", "~callbacks.progress_bar", "trainer.enable_progress_bar=false", "test=false",
-         "callbacks.model_checkpoint=null", "model.eval_every=0"]
+         "callbacks.model_checkpoint=null", "model.eval_every=0", "model.eval_episodes=1"]  # rates exclude evaluation
 
 
 def lab_rate(experiment: str, steps: int, extra: list[str]) -> float:
@@ -116,6 +116,8 @@ def run(quick: bool = False) -> str:
              ("ppo_breakout, trainer.precision=32-true", "ppo_breakout", "PPO", ppo_steps,  # SB3's arithmetic: fp32
               ["trainer.precision=32-true"]),
              ("dqn_breakout (as shipped)", "dqn_breakout", "DQN", dqn_steps, dqn_extra),
+             ("dqn_breakout, model.double=true (Double DQN: one more forward pass)", "dqn_breakout", "DQN", dqn_steps,
+              [*dqn_extra, "model.double=true"]),
              ("dqn_breakout, trainer.precision=32-true", "dqn_breakout", "DQN", dqn_steps,
               [*dqn_extra, "trainer.precision=32-true"])]
     rows, sb3 = [], {}

@@ -106,8 +106,11 @@ class DQN(OffPolicy):
     # ----- one gradient step -------------------------------------------------------------------------------
     def td_target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.no_grad():
-            next_q_target = self._q_target(batch["next_obs"])
-            next_q_online = self._q(batch["next_obs"]) if self.hparams.double else next_q_target
+            next_obs = batch["next_obs"]
+            if self.hparams.double and hasattr(self.q, "prepare_input"):  # one input conversion for both nets
+                next_obs = self.q.prepare_input(next_obs)
+            next_q_target = self._q_target(next_obs)
+            next_q_online = self._q(next_obs) if self.hparams.double else next_q_target
             return double_dqn_target(batch["rewards"], batch["terminated"], batch["discount"], next_q_online,
                                      next_q_target, self.hparams.double)
 

@@ -34,10 +34,18 @@ def nature_convs(in_features: Sequence[int]) -> tuple[nn.Sequential, int]:
     return convs, flat
 
 
-def _scaled(frames: torch.Tensor) -> torch.Tensor:
-    if frames.dtype == torch.uint8:  # one conversion: the layout change costs least before the float copy
-        return frames.to(torch.float32, memory_format=torch.channels_last).div_(255.0)
-    return frames.contiguous(memory_format=torch.channels_last)
+def scaled_frames(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 frames -> floats in [0, 1], channels-last, in the dtype the first conv will run in (the autocast
+    dtype when autocast is on, so that the conv does not cast them again); floating input passes through.
+
+    The same values as `frames.float() / 255` cast to that dtype (bf16 and fp16 hold 0..255 exactly, and their
+    division rounds the fp32 quotient); the layout change runs on the cast tensor, where a 32-frame batch
+    takes 0.4-0.45 ms instead of the 0.8 ms of one fused `.to(float32, memory_format=...)` on this lab's CPU."""
+    if frames.dtype != torch.uint8:
+        return frames.contiguous(memory_format=torch.channels_last)
+    device = frames.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
+    return frames.to(dtype).div_(255.0).contiguous(memory_format=torch.channels_last)
 
 
 def _orthogonal(net: nn.Module, last: nn.Linear | None = None) -> None:
@@ -59,7 +67,7 @@ class NatureTorso(nn.Module):
         self.convs.to(memory_format=torch.channels_last)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.fc(self.convs(_scaled(frames))))
+        return torch.relu(self.fc(self.convs(scaled_frames(frames))))
 
 
 class NatureCNN(nn.Module):
@@ -78,7 +86,13 @@ class NatureCNN(nn.Module):
         _orthogonal(self, last=self.out)
         self.convs.to(memory_format=torch.channels_last)
 
+    @staticmethod
+    def prepare_input(frames: torch.Tensor) -> torch.Tensor:
+        """What forward feeds the convs (`scaled_frames`); forward takes its result as it is, so a batch that goes
+        through two nets (Double DQN's online and target nets on s') is converted once."""
+        return scaled_frames(frames)
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        features = self.fc(self.convs(_scaled(frames)))
+        features = self.fc(self.convs(scaled_frames(frames)))
         with torch.autocast(features.device.type, enabled=False):  # Q-values in fp32 under bf16/fp16 autocast
             return self.out(features.float())
