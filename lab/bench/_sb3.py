@@ -57,14 +57,23 @@ def sb3_final_return(algorithm: str, env_id: str, seed: int, budget: int, episod
     import stable_baselines3
     from stable_baselines3.common.env_util import make_vec_env
 
+    normalize = hyperparameters.pop("normalize", False)  # the RL-Zoo's `normalize: true`: VecNormalize
     env = make_vec_env(env_id, n_envs=1, seed=seed)
+    if normalize:
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        env = VecNormalize(env)
     model = getattr(stable_baselines3, algorithm)("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
                                                    **hyperparameters)
     start = time.perf_counter()
     model.learn(total_timesteps=budget)
     seconds = time.perf_counter() - start
     env.close()
-    act = lambda obs: torch.as_tensor(model.predict(obs.numpy(), deterministic=True)[0])  # noqa: E731
+    scale = env.normalize_obs if normalize else (lambda obs: obs)  # the policy acts on normalised observations
+
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(model.predict(scale(obs.numpy()), deterministic=True)[0])
+
     returns, _ = run_episodes(env_id, act, episodes, eval_seed)
     return {"return_mean": float(returns.mean()), "return_std": float(returns.std()), "seconds": seconds}
 
@@ -72,7 +81,8 @@ def sb3_final_return(algorithm: str, env_id: str, seed: int, budget: int, episod
 def main(argv: list[str] | None = None) -> None:
     """`python -m lab.bench._sb3 ALGORITHM ENV_ID SEED BUDGET [JSON hyperparameters]`: one `sb3_final_return` as
     its own process (so benchmarks can run it beside the lab's runs); prints its result as JSON. The key
-    `action_noise_std` becomes SB3's NormalActionNoise of that std (the RL-Zoo's `noise_type: normal`)."""
+    `action_noise_std` becomes SB3's NormalActionNoise of that std (the RL-Zoo's `noise_type: normal`), `normalize`
+    wraps the env in VecNormalize, and `policy_kwargs.activation_fn` is named ("relu", "tanh")."""
     import json
     import sys
 
@@ -86,6 +96,9 @@ def main(argv: list[str] | None = None) -> None:
 
         dim = gym.make(env_id).action_space.shape[0]
         hyperparameters["action_noise"] = NormalActionNoise(np.zeros(dim), std * np.ones(dim))
+    kwargs = hyperparameters.get("policy_kwargs", {})
+    if isinstance(kwargs.get("activation_fn"), str):  # JSON names it; SB3 wants the class
+        kwargs["activation_fn"] = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[kwargs["activation_fn"]]
     torch.set_num_threads(1)
     print(json.dumps(sb3_final_return(algorithm, env_id, int(seed), int(budget), 20, 777, **hyperparameters)))
 

@@ -1,6 +1,7 @@
 """RL results as RL libraries publish them: each experiment's final deterministic eval return (mean and std over
-seeds) at the RL-Zoo's step budget, beside the RL-Zoo's published number; HalfCheetah and Hopper at 100k steps
-beside Stable-Baselines3 run at the same budget here. Writes one learning-curve picture per env.
+seeds) at the RL-Zoo's step budget, beside the RL-Zoo's published number (one run of theirs) and, for the
+experiments whose seeds spread (`SB3_SAME_SEEDS`), beside Stable-Baselines3 run here on the same seeds; HalfCheetah
+and Hopper at 100k steps beside SB3 run at the same budget. Writes one learning-curve picture per env.
 
 Each run is its own `python -m lab.train` process (two at a time on this 2-core box), as shipped except: the budget,
 no periodic evaluation or stop-on-solve, and the CSV logger for the curves. Final return = the test stage's
@@ -28,6 +29,8 @@ SEEDS = (0, 1, 2)
 CURVES_DIR = Path("docs") / "curves"
 # experiment, env steps (the RL-Zoo's n_timesteps unless noted), RL-Zoo benchmark.md mean and std (None: not published)
 RESULTS = [
+    ("reinforce_cartpole", 150_000, None, None),        # not in the RL-Zoo (no REINFORCE there); the shipped budget
+    ("a2c_cartpole", 500_000, 500.0, 0.0),
     ("ppo_cartpole", 100_000, 500.0, 0.0),
     ("ppo_acrobot", 1_000_000, -73.5, 18.2),
     ("ppo_pendulum", 100_000, -172.2, 104.2),
@@ -35,6 +38,8 @@ RESULTS = [
     ("dqn_acrobot", 100_000, -76.6, 11.8),
     ("dqn_mountaincar", 120_000, -100.8, 9.9),
     ("dqn_lunarlander", 100_000, 154.4, 79.2),          # RL-Zoo's number is for LunarLander-v2
+    ("ppo_lunarlander", 1_000_000, 242.1, 31.8),        # v2 as well
+    ("sac_lunarlander_continuous", 500_000, 260.4, 65.5),  # LunarLanderContinuous-v2
     ("sac_pendulum", 20_000, -157.0, 88.7),
     ("td3_pendulum", 20_000, -151.9, 90.2),
     ("ddpg_pendulum", 20_000, -152.1, 94.3),
@@ -46,8 +51,26 @@ SB3_SIDE_BY_SIDE = [
     ("td3_halfcheetah", "TD3", "HalfCheetah-v5", {"learning_starts": 10_000, "learning_rate": 1e-3,
                                                    "action_noise_std": 0.1}),
     ("sac_hopper", "SAC", "Hopper-v5", {"learning_starts": 10_000}),
+    ("ppo_halfcheetah", "PPO", "HalfCheetah-v5",        # hyperparams/ppo.yml, HalfCheetah-v3 (normalize: true)
+     {"normalize": True, "batch_size": 64, "n_steps": 512, "gamma": 0.98, "learning_rate": 2.0633e-05,
+      "ent_coef": 0.000401762, "clip_range": 0.1, "n_epochs": 20, "gae_lambda": 0.92, "max_grad_norm": 0.8,
+      "vf_coef": 0.58096, "policy_kwargs": {"log_std_init": -2, "ortho_init": False, "activation_fn": "relu",
+                                            "net_arch": {"pi": [256, 256], "vf": [256, 256]}}}),
 ]
 SIDE_BY_SIDE_STEPS = 100_000
+# experiments whose seeds spread: SB3 with the RL-Zoo's hyperparameters (hyperparams/dqn.yml) on the same seeds and
+# budget, so that the spread is read beside the reference implementation's, not beside one published run
+SB3_SAME_SEEDS = {
+    "dqn_cartpole": ("DQN", "CartPole-v1", {"learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000,
+                                            "learning_starts": 1000, "gamma": 0.99, "target_update_interval": 10,
+                                            "train_freq": 256, "gradient_steps": 128, "exploration_fraction": 0.16,
+                                            "exploration_final_eps": 0.04, "policy_kwargs": {"net_arch": [256, 256]}}),
+    "dqn_mountaincar": ("DQN", "MountainCar-v0", {"learning_rate": 4e-3, "batch_size": 128, "buffer_size": 10_000,
+                                                  "learning_starts": 1000, "gamma": 0.98, "target_update_interval": 600,
+                                                  "train_freq": 16, "gradient_steps": 8, "exploration_fraction": 0.2,
+                                                  "exploration_final_eps": 0.07,
+                                                  "policy_kwargs": {"net_arch": [256, 256]}}),
+}
 
 
 def _train(experiment: str, seed: int, steps: int, out: Path) -> dict:
@@ -118,6 +141,10 @@ def run(quick: bool = False) -> str:
         for seed in SEEDS:
             budget = 2_000 if quick else steps
             jobs.append(((name, seed), lambda n=name, s=seed, b=budget: _train(n, s, b, root / f"{n}_{s}")))
+            if name in SB3_SAME_SEEDS and not quick:
+                algorithm, env_id, hyperparameters = SB3_SAME_SEEDS[name]
+                jobs.append(((name, "sb3", seed), lambda a=algorithm, e=env_id, s=seed, b=budget, h=hyperparameters:
+                             _sb3(a, e, s, b, h)))
 
     def run_job(job):
         key, work = job
@@ -132,19 +159,20 @@ def run(quick: bool = False) -> str:
     for name, steps, *_ in RESULTS:
         results[name] = [done[(name, seed)] for seed in SEEDS]
 
-    rows = ["| experiment | env steps | lab final eval return, mean +- std (per seed) | RL-Zoo | fit seconds (median) |",
-            "| --- | ---: | --- | --- | ---: |"]
+    rows = ["| experiment | env steps | lab final eval return, mean +- std (per seed) | RL-Zoo | SB3 here, same seeds "
+            "(RL-Zoo settings) | fit seconds (median) |", "| --- | ---: | --- | --- | --- | ---: |"]
     for name, steps, mean, std in RESULTS:
         runs = results[name]
         zoo = f"{mean:.1f} +- {std:.1f}" if mean is not None else "-"
+        sb3 = _summary([done[(name, "sb3", seed)] for seed in SEEDS]) if (name, "sb3", SEEDS[0]) in done else "-"
         seconds = np.median([r["seconds"] for r in runs if "seconds" in r] or [float("nan")])
-        rows.append(f"| {name} | {2_000 if quick else steps:,} | {_summary(runs)} | {zoo} | {seconds:.0f} |")
+        rows.append(f"| {name} | {2_000 if quick else steps:,} | {_summary(runs)} | {zoo} | {sb3} | {seconds:.0f} |")
         _plot(name, runs, mean)
 
     side = []
     if not quick:
         side = [f"MuJoCo at {SIDE_BY_SIDE_STEPS:,} env steps, seed 0, lab and SB3 (RL-Zoo MuJoCo defaults: "
-                "learning_starts 10,000; TD3: lr 1e-3, Gaussian action noise 0.1) on the same machine, in the same pool of two runs at a time:", "",
+                "learning_starts 10,000; TD3: lr 1e-3, Gaussian action noise 0.1; PPO: its HalfCheetah entry, VecNormalize on) on the same machine, in the same pool of two runs at a time:", "",
                 "| experiment | lab final return | lab seconds | SB3 final return | SB3 seconds |",
                 "| --- | ---: | ---: | ---: | ---: |"]
         for name, *_ in SB3_SIDE_BY_SIDE:
