@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m lab.bench._sb3 ALGORITHM ENV_ID SEED BUDGET [JSON hyperparameters]`: one `sb3_final_return` as
     its own process (so benchmarks can run it beside the lab's runs); prints its result as JSON. The key
     `action_noise_std` becomes SB3's NormalActionNoise of that std (the RL-Zoo's `noise_type: normal`), `normalize`
-    wraps the env in VecNormalize, and `policy_kwargs.activation_fn` is named ("relu", "tanh")."""
+    wraps the env in VecNormalize, `policy_kwargs.activation_fn` is named ("relu", "tanh"), and a learning rate
+    "lin_X" is the RL-Zoo's linear schedule from X to 0."""
     import json
     import sys
 
@@ -96,6 +97,10 @@ def main(argv: list[str] | None = None) -> None:
 
         dim = gym.make(env_id).action_space.shape[0]
         hyperparameters["action_noise"] = NormalActionNoise(np.zeros(dim), std * np.ones(dim))
+    lr = hyperparameters.get("learning_rate")
+    if isinstance(lr, str) and lr.startswith("lin_"):  # the RL-Zoo's linear schedule, to 0 at the end
+        start = float(lr[4:])
+        hyperparameters["learning_rate"] = lambda progress_remaining: progress_remaining * start
     kwargs = hyperparameters.get("policy_kwargs", {})
     if isinstance(kwargs.get("activation_fn"), str):  # JSON names it; SB3 wants the class
         kwargs["activation_fn"] = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}[kwargs["activation_fn"]]
