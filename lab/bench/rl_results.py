@@ -103,7 +103,7 @@ def _sb3(algorithm: str, env_id: str, seed: int, steps: int, hyperparameters: di
     return {"return": outcome["return_mean"], "seconds": outcome["seconds"]}
 
 
-def _plot(experiment: str, runs: list[dict], published: float | None) -> Path:
+def _plot(experiment: str, runs: list[dict], published: float | None, label: str = "RL-Zoo (final)") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,7 +115,7 @@ def _plot(experiment: str, runs: list[dict], published: float | None) -> Path:
             steps, returns = zip(*run["curve"])
             axis.plot(steps, returns, label=f"seed {seed}", linewidth=1.2)
     if published is not None:
-        axis.axhline(published, color="black", linestyle="--", linewidth=1, label="RL-Zoo (final)")
+        axis.axhline(published, color="black", linestyle="--", linewidth=1, label=label)
     axis.set(xlabel="env steps", ylabel="train episode return (mean of last 20)", title=experiment)
     axis.legend(fontsize=7)
     CURVES_DIR.mkdir(parents=True, exist_ok=True)
@@ -175,13 +175,17 @@ def run(quick: bool = False) -> str:
 
     side = []
     if not quick:
-        side = [f"MuJoCo and LunarLanderContinuous at {SIDE_BY_SIDE_STEPS:,} env steps, seed 0, lab and SB3 (RL-Zoo MuJoCo defaults: "
-                "learning_starts 10,000; TD3: lr 1e-3, Gaussian action noise 0.1; PPO: its HalfCheetah entry, VecNormalize on; SAC on LunarLanderContinuous: its entry, lr linear from 7.3e-4) on the same machine, in the same pool of two runs at a time:", "",
+        side = [f"MuJoCo and LunarLanderContinuous at {SIDE_BY_SIDE_STEPS:,} env steps, seed 0, lab and SB3 "
+                "(RL-Zoo MuJoCo defaults: learning_starts 10,000; TD3: lr 1e-3, Gaussian action noise 0.1; PPO: its "
+                "HalfCheetah entry, VecNormalize on; SAC on LunarLanderContinuous: its entry, lr linear from 7.3e-4) "
+                "on the same machine, in the same pool of two runs at a time:", "",
                 "| experiment | lab final return | lab seconds | SB3 final return | SB3 seconds |",
                 "| --- | ---: | ---: | ---: | ---: |"]
         for name, *_ in SB3_SIDE_BY_SIDE:
             lab, sb3 = done[(name, "lab")], done[(name, "sb3")]
-            cells = [f"{r['return']:.0f} | {r['seconds']:.0f}" if "return" in r else f"{r['error']} | -" for r in (lab, sb3)]
+            cells = [f"{r['return']:.0f} | {r['seconds']:.0f}" if "return" in r else f"{r['error']} | -"
+                     for r in (lab, sb3)]
             side.append(f"| {name} | {cells[0]} | {cells[1]} |")
+            _plot(name, [lab], sb3.get("return"), "SB3 here (final)")
     return "\n".join([f"Measured on {machine()}; seeds {', '.join(map(str, SEEDS))}; two runs at a time. "
                       f"Learning curves: {CURVES_DIR}/<experiment>.png.", "", *rows, "", *side])
