@@ -119,3 +119,16 @@ def test_reinforce_improves_over_random(run_exp):
 def test_agents_reach_the_chain_optimum(run_exp, algo):
     metrics = run_exp([f"experiment={algo}_chain"])
     assert metrics["eval/return_mean"] == pytest.approx(0.4, abs=1e-5)  # the known optimal return
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "a2c", "reinforce"])
+def test_lab_cartpole_experiments_are_the_cartpole_recipe_on_the_torch_env(algorithm):
+    from omegaconf import OmegaConf
+
+    from lab.train import compose_config
+
+    torch_env, gym_env = (OmegaConf.to_container(compose_config([f"experiment={name}"]), resolve=False)
+                          for name in (f"{algorithm}_lab_cartpole", f"{algorithm}_cartpole"))
+    assert torch_env["model"].pop("env_id") == "lab/CartPole-v1" and gym_env["model"].pop("env_id") == "CartPole-v1"
+    assert torch_env.pop("name") == f"{algorithm}_lab_cartpole" and gym_env.pop("name") == f"{algorithm}_cartpole"
+    assert torch_env == gym_env
