@@ -106,7 +106,6 @@ def test_nature_cnn_under_bf16_autocast_gives_fp32_q_values_close_to_fp32():
     assert (mixed - exact).abs().max() < 0.02 * exact.abs().max()  # bf16 features, fp32 output layer
 
 
-
 def test_frames_are_scaled_once_in_the_dtype_the_convs_run_in():
     from lab.nets.nature_cnn import scaled_frames
 
@@ -120,6 +119,7 @@ def test_frames_are_scaled_once_in_the_dtype_the_convs_run_in():
         torch.testing.assert_close(q(NatureCNN.prepare_input(frames)), q(frames), atol=0, rtol=0)
     assert mixed.dtype == torch.bfloat16 and torch.equal(mixed, (frames.float() / 255).to(torch.bfloat16))
     assert scaled_frames(exact) is exact  # prepared input passes through
+
 
 SMOKE = {
     "ppo_breakout": ["model.num_envs=2", "model.num_steps=128", "model.num_minibatches=2", "model.update_epochs=1",

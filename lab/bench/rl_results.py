@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lab.bench import machine
+from lab.bench.rl import SOLVES
 from lab.resources import train_command
 
 TITLE = "RL results: final eval return at the RL-Zoo budget, beside the RL-Zoo"
@@ -65,10 +66,7 @@ SIDE_BY_SIDE_STEPS = 100_000
 # experiments whose seeds spread: SB3 with the RL-Zoo's hyperparameters (hyperparams/dqn.yml) on the same seeds and
 # budget, so that the spread is read beside the reference implementation's, not beside one published run
 SB3_SAME_SEEDS = {
-    "dqn_cartpole": ("DQN", "CartPole-v1", {"learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000,
-                                            "learning_starts": 1000, "gamma": 0.99, "target_update_interval": 10,
-                                            "train_freq": 256, "gradient_steps": 128, "exploration_fraction": 0.16,
-                                            "exploration_final_eps": 0.04, "policy_kwargs": {"net_arch": [256, 256]}}),
+    "dqn_cartpole": ("DQN", "CartPole-v1", SOLVES["dqn_cartpole"]["sb3"][1]),  # the time-to-solve table's settings
     "dqn_mountaincar": ("DQN", "MountainCar-v0", {"learning_rate": 4e-3, "batch_size": 128, "buffer_size": 10_000,
                                                   "learning_starts": 1000, "gamma": 0.98, "target_update_interval": 600,
                                                   "train_freq": 16, "gradient_steps": 8, "exploration_fraction": 0.2,
