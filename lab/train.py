@@ -25,16 +25,16 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.loggers import WandbLogger
 
-from lab import fast_lightning, quiet
+from lab.run import fast_lightning, quiet
 from lab.callbacks import ConfigInCheckpoint
-from lab.checkpoint import ResumePoint, read_resume_point
-from lab.config_checks import check_config, check_overrides
+from lab.run.checkpoint import ResumePoint, read_resume_point
+from lab.run.config_checks import check_config, check_overrides
 from lab.errors import LabError
-from lab.resources import CONF_DIR
-from lab.run_dir import remove_if_unused, resume_run_dir
-from lab.scale.prepare import prepare as prepare_scale
-from lab.summary import print_metrics
-from lab.wandb_mode import choose_wandb_mode
+from lab.run.resources import CONF_DIR
+from lab.run.run_dir import remove_if_unused, resume_run_dir
+from lab.run.scale import prepare as prepare_scale
+from lab.run.summary import print_metrics
+from lab.run.wandb_mode import choose_wandb_mode
 
 log = logging.getLogger("lab")
 

@@ -131,7 +131,7 @@ SMOKE = {
 
 @pytest.mark.parametrize("experiment", ["ppo_breakout", "dqn_breakout"])
 def test_atari_smoke_run_checkpoints_resumes_and_plays_a_game(run_exp, tmp_path, experiment):
-    from lab.checkpoint import read_checkpoint
+    from lab.run.checkpoint import read_checkpoint
     from lab.commands import evaluate
 
     common = [f"experiment={experiment}", *SMOKE[experiment], "model.eval_episodes=1", "model.num_threads=1",

@@ -1,4 +1,4 @@
-"""lab.fast_lightning: each patch removes per-step work and keeps Lightning's behaviour."""
+"""lab.run.fast_lightning: each patch removes per-step work and keeps Lightning's behaviour."""
 
 import inspect
 import subprocess
@@ -12,7 +12,7 @@ from pytorch_lightning.trainer import call
 from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultCollection, _ResultMetric
 from pytorch_lightning.utilities import signature_utils
 
-from lab.fast_lightning import PATCHES, does_nothing, overrides_hook, patched
+from lab.run.fast_lightning import PATCHES, does_nothing, overrides_hook, patched
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +43,7 @@ def test_importing_the_lab_leaves_lightning_untouched():
 import warnings
 import gymnasium, hydra, matplotlib.pyplot, torchmetrics, wandb  # third-party imports add filters of their own
 before, filters = names(), list(warnings.filters)
-import lab, lab.models, lab.models.classifier, lab.models.ppo, lab.train, lab.callbacks, lab.quiet, lab.fast_lightning
+import lab, lab.models, lab.models.classifier, lab.models.ppo, lab.train, lab.callbacks, lab.run.quiet, lab.run.fast_lightning
 assert names() == before, "importing the lab changed Lightning"
 assert warnings.filters == filters, "importing the lab changed the warning filters"
 """

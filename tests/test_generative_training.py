@@ -12,7 +12,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from lab.checkpoint import load_module
+from lab.run.checkpoint import load_module
 from lab.errors import LabError
 from lab.train import compose_config, run_experiment
 

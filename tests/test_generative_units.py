@@ -12,7 +12,7 @@ from lab.models.gen_metrics import class_coverage, frechet_distance, load_scorer
 from lab.models.vae import gaussian_log_density, kl_standard_normal, reparameterize
 from lab.nets.gan import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from lab.nets.vae import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from lab.viz import save_image_grid
+from lab.callbacks.viz import save_image_grid
 
 
 def test_reparameterised_sample_has_the_posterior_moments_and_passes_gradients():

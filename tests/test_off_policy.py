@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import lab.models.off_policy as off_policy
-from lab.checkpoint import load_module, read_checkpoint
+from lab.run.checkpoint import load_module, read_checkpoint
 from lab.errors import LabError
 from lab.models.dqn import double_dqn_target
 from lab.models.sac import soft_q_target, squashed_gaussian
@@ -293,7 +293,7 @@ def ddp_run(tmp_path, name, overrides):
                "model.total_timesteps=800", "model.steps_per_epoch=200", "model.learning_starts=200",
                "model.eval_every=0", "test=false", "callbacks.model_checkpoint.monitor=null", "logger=none",
                "trainer=ddp", "trainer.devices=2", "trainer.enable_progress_bar=false",
-               "+callbacks.rank_report._target_=lab.scale.rank_report.RankReport", f"hydra.run.dir={run_dir}"]
+               "+callbacks.rank_report._target_=lab.callbacks.rank_report.RankReport", f"hydra.run.dir={run_dir}"]
     result = subprocess.run(command, cwd=tmp_path, env=env(MASTER_PORT=str(free_port())), capture_output=True,
                             text=True, timeout=300)
     return result, run_dir

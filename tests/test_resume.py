@@ -4,7 +4,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from lab.checkpoint import load_module
+from lab.run.checkpoint import load_module
 from lab.train import compose_config, run
 
 from conftest import QUIET

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import lab.models.ppo as ppo_module
-from lab.checkpoint import read_checkpoint
+from lab.run.checkpoint import read_checkpoint
 from lab.errors import LabError
 
 FAST = ["model.num_envs=4", "model.num_steps=32", "callbacks.model_checkpoint.every_n_epochs=1", "test=false",

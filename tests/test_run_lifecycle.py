@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
-from lab.checkpoint import WANDB_ID_KEY
-from lab.config_checks import closest_keys
+from lab.run.checkpoint import WANDB_ID_KEY
+from lab.run.config_checks import closest_keys
 from lab.errors import LabError
 from lab.train import compose_config, run_experiment
 

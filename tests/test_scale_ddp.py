@@ -19,7 +19,7 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 QUIET = ["logger=none", "trainer.enable_progress_bar=false",
-         "+callbacks.rank_report._target_=lab.scale.rank_report.RankReport"]
+         "+callbacks.rank_report._target_=lab.callbacks.rank_report.RankReport"]
 XOR_TRAIN = 256  # examples in XOR's training split (4 points x 64 repeats)
 
 
@@ -67,7 +67,7 @@ def test_ddp_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp
     assert (run_dir / "train_ddp_process_1.log").exists()                 # rank 1 shared the run dir
 
     single = run_exp(["experiment=xor_mlp", f"trainer.max_epochs={epochs}", "data.batch_size=16",
-                      "+callbacks.rank_report._target_=lab.scale.rank_report.RankReport"])
+                      "+callbacks.rank_report._target_=lab.callbacks.rank_report.RankReport"])
     assert single["trainer/global_step"] == steps
     assert ddp_metrics["test/acc"] == single["test/acc"] == 1.0
     assert abs(ddp_metrics["train/loss_epoch"] - single["train/loss_epoch"]) < 0.1

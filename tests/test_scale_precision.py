@@ -13,10 +13,10 @@ import logging
 
 import pytest
 
-from lab.precision import resolve_precision
+from lab.run.precision import resolve_precision
 from lab.train import compose_config
 
-REPORT = ["+callbacks.rank_report._target_=lab.scale.rank_report.RankReport", "+callbacks.rank_report.save_params=false"]
+REPORT = ["+callbacks.rank_report._target_=lab.callbacks.rank_report.RankReport", "+callbacks.rank_report.save_params=false"]
 BF16 = ["trainer.precision=bf16-mixed", *REPORT]
 
 

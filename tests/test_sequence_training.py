@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 from lab.callbacks.grad_norm import GradNorm
-from lab.checkpoint import load_module
+from lab.run.checkpoint import load_module
 from lab.data.series import SeriesDataModule
 from lab.errors import LabError
 from lab.models.forecaster import Forecaster

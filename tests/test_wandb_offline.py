@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from lab.wandb_mode import choose_wandb_mode
+from lab.run.wandb_mode import choose_wandb_mode
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from lab.bench import machine, table
-from lab.resources import train_command
+from lab.run.resources import train_command
 
 TITLE = "GPU readiness: families x precisions, DDP, batched envs on the GPU"
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "test=false", "trainer.accelerator=gpu"]

@@ -24,7 +24,7 @@ import numpy as np
 
 from lab.bench import machine
 from lab.bench.rl import SOLVES
-from lab.resources import train_command
+from lab.run.resources import train_command
 
 TITLE = "RL results: final eval return at the RL-Zoo budget, beside the RL-Zoo"
 SEEDS = (0, 1, 2)

@@ -13,11 +13,11 @@ import tempfile
 from pathlib import Path
 
 from lab.bench import machine, table
-from lab.resources import train_command
+from lab.run.resources import train_command
 
 TITLE = "Scaling: 1 vs 2 DDP processes, bf16-mixed vs float32 (CPU)"
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "test=false",
-         "+callbacks.rank_report._target_=lab.scale.rank_report.RankReport",
+         "+callbacks.rank_report._target_=lab.callbacks.rank_report.RankReport",
          "+callbacks.rank_report.save_params=false"]
 
 

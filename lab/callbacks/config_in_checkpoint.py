@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
-from lab.checkpoint import CONFIG_KEY, WANDB_ID_KEY
+from lab.run.checkpoint import CONFIG_KEY, WANDB_ID_KEY
 
 
 class ConfigInCheckpoint(pl.Callback):

@@ -50,7 +50,7 @@ def help_text(doc: str, defaults: dict[str, Any], required: tuple[str, ...] = ()
 def run_cli(main, argv: list[str] | None = None, doc: str = "", defaults: dict[str, Any] | None = None,
             required: tuple[str, ...] = ()):
     """Call `main(argv)`: `-h`/`--help` prints the usage and keys; a LabError is one line on stderr and exit 2."""
-    from lab import quiet
+    from lab.run import quiet
 
     argv = sys.argv[1:] if argv is None else argv
     if any(word in ("-h", "--help") for word in argv):

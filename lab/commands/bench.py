@@ -18,7 +18,7 @@ from lab.bench import machine, sections
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (`lab-bench`)."""
-    from lab import quiet
+    from lab.run import quiet
 
     available = sections()
     parser = argparse.ArgumentParser(prog="lab-bench", description=__doc__,

@@ -19,7 +19,7 @@ DEFAULTS = {"ckpt": None, "episodes": 20, "deterministic": True, "seed": 12345, 
 
 def log_video(path: Path, name: str, out_dir: Path, metrics: dict) -> None:
     """Send the video and the returns to W&B (offline when no API key is set)."""
-    from lab.wandb_mode import choose_wandb_mode
+    from lab.run.wandb_mode import choose_wandb_mode
 
     choose_wandb_mode()
     import wandb
@@ -35,7 +35,7 @@ def evaluate(argv: list[str]) -> dict:
         raise LabError(f"format={args['format']} is not supported; use format=gif or format=mp4")
     if int(args["episodes"]) < 1:
         raise LabError(f"episodes must be >= 1, got {args['episodes']}")
-    from lab.checkpoint import load_module
+    from lab.run.checkpoint import load_module
 
     module, cfg = load_module(args["ckpt"])
     if not hasattr(module, "evaluate"):

@@ -4,7 +4,7 @@
     lab-generate ckpt=PATH prompt="def " length=500 temperature=0.8 top_k=null seed=0
 """
 
-from lab.checkpoint import load_module
+from lab.run.checkpoint import load_module
 from lab.commands.args import parse_args, run_cli
 from lab.errors import LabError
 

@@ -19,8 +19,8 @@ def sample(argv: list[str]) -> Path:
     args = parse_args(argv, DEFAULTS, required=("ckpt",))
     if not isinstance(args["n"], int) or args["n"] < 1:
         raise LabError(f"n must be a positive integer, got {args['n']!r}")
-    from lab.checkpoint import load_module
-    from lab.viz import save_image_grid
+    from lab.run.checkpoint import load_module
+    from lab.callbacks.viz import save_image_grid
 
     module, cfg = load_module(args["ckpt"])
     if not hasattr(module, "sample"):

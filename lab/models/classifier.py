@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from lab.models.optim import configure_optimizers
 from lab.models.train_log import TrainLog
-from lab.viz import image_path, log_image, save_figure, save_labelled_grid
+from lab.callbacks.viz import image_path, log_image, save_figure, save_labelled_grid
 
 
 class Classifier(pl.LightningModule):

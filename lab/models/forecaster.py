@@ -19,7 +19,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
 from lab.models.optim import configure_optimizers
 from lab.models.train_log import TrainLog
-from lab.viz import image_path, log_image, save_figure
+from lab.callbacks.viz import image_path, log_image, save_figure
 
 METRICS = {"mse": MeanSquaredError, "mae": MeanAbsoluteError}
 

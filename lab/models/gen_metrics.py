@@ -88,7 +88,7 @@ def load_scorer(path: str | None, image_shape: Sequence[int], num_classes: int,
     """The classifier at `path` (a lab checkpoint), or a LeNet-5 trained for `epochs` on `train_loader()`."""
     if path:
         check_classifier_path(path)
-        from lab.checkpoint import load_module
+        from lab.run.checkpoint import load_module
 
         module, _ = load_module(path)
         net = getattr(module, "net", module)

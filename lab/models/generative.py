@@ -11,7 +11,7 @@ import torch
 from lab.errors import LabError
 from lab.models.gen_metrics import SampleMetrics, check_classifier_path, load_scorer
 from lab.nets.shapes import check_latent
-from lab.viz import image_path, log_image, save_figure, save_image_grid
+from lab.callbacks.viz import image_path, log_image, save_figure, save_image_grid
 
 
 class GenerativeModule(pl.LightningModule):

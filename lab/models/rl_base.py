@@ -33,7 +33,7 @@ from lab.errors import LabError
 from lab.rl.evaluate import run_episodes
 from lab.rl.rollout import EpisodeTracker
 from lab.rl.vec import VecEnv
-from lab.scale.rates import global_rate
+from lab.rl.rates import global_rate
 
 EVAL_SEED_OFFSET = 1_000_003
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from lab.errors import LabError
-from lab.resources import train_command
+from lab.run.resources import train_command
 from lab.sweep.spec import SweepSpec, override
 
 DRY_RUN = ["++trainer.fast_dev_run=true", "logger=none", "++trainer.devices=1", "++trainer.num_nodes=1",

@@ -11,7 +11,7 @@ from lab.sweep.checks import check_spec
 from lab.sweep.local import grid_size, run_local
 from lab.sweep.report import markdown_table, write_report
 from lab.sweep.spec import load_spec
-from lab.wandb_mode import has_api_key
+from lab.run.wandb_mode import has_api_key
 
 DEFAULTS = {"sweep": None, "count": 0, "seed": 0, "mode": "auto", "out": "", "project": "lab", "entity": "",
             "check_metric": True}

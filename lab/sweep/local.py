@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.resources import train_command
+from lab.run.resources import train_command
 from lab.sweep.spec import SweepSpec, param_overrides, plain, seed_search
 
 

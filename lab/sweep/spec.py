@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from lab.errors import LabError
-from lab.resources import CONF_DIR, LAB_TRAIN_PROGRAMS
+from lab.run.resources import CONF_DIR, LAB_TRAIN_PROGRAMS
 
 SWEEP_DIR = CONF_DIR / "sweep"
 METHODS = ("grid", "random", "bayes")

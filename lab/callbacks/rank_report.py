@@ -1,6 +1,6 @@
 """A callback that writes what each DDP rank did to `<run dir>/ranks/rank<R>.json` (and its final weights).
 
-Add it to any run to check a distributed job: `+callbacks.rank_report._target_=lab.scale.rank_report.RankReport`.
+Add it to any run to check a distributed job: `+callbacks.rank_report._target_=lab.callbacks.rank_report.RankReport`.
 Each rank records its global rank, world size, cluster environment (torchelastic, SLURM, Lightning's own),
 optimiser steps, samples it saw, and a copy of its parameters; identical parameters on every rank and the
 expected sample counts show that gradients were all-reduced and the data were sharded.

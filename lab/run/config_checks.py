@@ -32,7 +32,7 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def _is_group(name: str) -> bool:
-    from lab.resources import CONF_DIR
+    from lab.run.resources import CONF_DIR
 
     return (CONF_DIR / name).is_dir() or name.startswith("hydra/")
 
@@ -70,7 +70,7 @@ def check_overrides(overrides: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    from lab.resources import CONF_DIR
+    from lab.run.resources import CONF_DIR
 
     try:
         parsed = OverridesParser.create().parse_overrides([o for o in overrides if "=" in o or o.startswith("~")])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 LAB_TRAIN_PROGRAMS = ("scripts/train.py", "lab/train.py", "lab-train")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from lab.errors import LabError
-from lab.precision import resolve_precision
+from lab.run.precision import resolve_precision
 
 
 def _ranks_started_outside() -> bool:
