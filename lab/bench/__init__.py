@@ -1,4 +1,5 @@
-"""Benchmark sections for scripts/bench.py: each module has TITLE and run(quick) -> markdown table."""
+"""Benchmark sections of lab-bench: each public module has TITLE, DOC (the page under docs/ its tables go to) and
+run(quick, ...) -> a markdown body, or {block name: body} for a section that writes several blocks."""
 
 from __future__ import annotations
 
@@ -14,12 +15,24 @@ def sections() -> dict[str, object]:
     return {name: importlib.import_module(f"{__name__}.{name}") for name in sorted(names)}
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux; else what `platform` knows)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> str:
     """One line naming where the numbers were measured."""
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.machine()} CPU, {os.cpu_count()} cores, {device}, torch {torch.__version__}"
+    return f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores, {device}, torch {torch.__version__}"
 
 
 def table(header: list[str], rows: list[list]) -> str:

@@ -21,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lab.bench import machine
-
+DOC = "benchmarks.md"
 TITLE = "Atari (Breakout from pixels): training frames/s and replay memory, lab vs Stable-Baselines3"
 ENV = "BreakoutNoFrameskip-v4"
 QUIET = ["logger=none", "~callbacks.progress_bar", "trainer.enable_progress_bar=false", "test=false",
@@ -133,7 +132,7 @@ def run(quick: bool = False) -> str:
     sb3_bytes = sb3_buffer_bytes(capacity)
     gib = 2 ** 30
     return "\n".join([
-        f"Measured on {machine()}; SB3 {stable_baselines3.__version__}, {ENV}.", "",
+        f"SB3 {stable_baselines3.__version__}, {ENV}.", "",
         "| experiment | frames | lab training frames/s | SB3 training frames/s | lab / SB3 |",
         "| --- | ---: | ---: | ---: | ---: |", *rows, "",
         f"| replay buffer, {capacity:,} transitions | bytes per transition | memory | sampling, batches of 32/s |",

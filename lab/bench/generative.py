@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from lab.bench import machine, table
+from lab.bench import table
 from lab.train import run_experiment
 
+DOC = "results.md"
 TITLE = "Generative models (VAE, GAN) on mnist5k"
 QUIET = ["logger=none", "~callbacks.progress_bar", "trainer.enable_progress_bar=false"]
 EXPERIMENTS = ("vae_mnist5k", "convvae_mnist5k", "gan_mnist5k", "dcgan_mnist5k")
@@ -45,8 +46,7 @@ def run(quick: bool = False) -> str:
         rows.append([name, epochs, m.get("test/elbo", "-"), m.get("test/nll_iw", "-"), m["test/fd"],
                      int(m["test/classes_covered"]), m["time/fit_seconds"]])
     return "\n".join([
-        f"Measured on {machine()}, {torch.get_num_threads()} torch thread(s); the box is shared, so timings are "
-        "noisy. Data: mnist5k (5,000 embedded MNIST digits), not full MNIST.", "",
+        f"{torch.get_num_threads()} torch thread(s). Data: mnist5k (5,000 embedded MNIST digits), not full MNIST.", "",
         table(["experiment", "train images/s (batch 64)"], speed), "",
         f"Test metrics (nats per image; Fréchet distance in the features of a LeNet-5 trained {clf_epochs} epoch(s) "
         "on the same data, 500 test images vs 500 samples; classes covered = classes given >= 1/4 of a uniform "

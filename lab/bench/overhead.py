@@ -22,6 +22,7 @@ from lab.data.embedded import MNIST5kDataModule
 from lab.nets.lenet import LeNet5
 from lab.train import compose_config, run_experiment
 
+DOC = "benchmarks.md"
 TITLE = "Lightning overhead (LeNet-5, mnist5k, batch 64)"
 EXPERIMENT = "lenet_mnist5k"
 BATCH = 64

@@ -9,7 +9,6 @@ of the same vectorised env driven by pre-drawn random actions (the ceiling).
 
 from __future__ import annotations
 
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 
 from lab.bench._sb3 import sb3_solve
 
+DOC = "benchmarks.md"
 TITLE = "RL: time to solve, lab vs Stable-Baselines3 (PPO, DQN on CartPole-v1; SAC on Pendulum-v1)"
 QUIET = ["logger=none", "~callbacks.progress_bar", "trainer.enable_progress_bar=false"]
 EPISODES = 20
@@ -140,17 +140,25 @@ def compare(name: str, seeds: list[int], root: Path) -> tuple[list[str], list[di
     return lines, lab_runs
 
 
-def run(quick: bool = False) -> str:
+def run(quick: bool = False, seeds: int | None = None, only: list[str] | None = None) -> dict[str, str]:
+    """One block per experiment (`rl/<experiment>`), and `rl/ceiling` when PPO runs. Seeds 0..seeds-1 (default 3;
+    quick: 1); `only`: some of SOLVES (quick: PPO and DQN)."""
     torch.set_num_threads(1)
     root = Path(tempfile.mkdtemp(prefix="bench-rl-"))
-    seeds = [0] if quick else [0, 1, 2]
-    lines = [f"Machine: {platform.machine()} CPU, {torch.get_num_threads()} torch thread; SB3 "
-             f"{__import__('stable_baselines3').__version__}. Timings on a shared 2-core box are noisy.", ""]
-    ppo_runs = []
-    for name in (["ppo_cartpole", "dqn_cartpole"] if quick else list(SOLVES)):
-        table, lab_runs = compare(name, seeds, root)
-        lines += table
+    seeds_run = list(range(seeds or (1 if quick else 3)))
+    names = only or (["ppo_cartpole", "dqn_cartpole"] if quick else list(SOLVES))
+    unknown = [name for name in names if name not in SOLVES]
+    if unknown:
+        raise SystemExit(f"lab-bench rl: unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(SOLVES)}")
+    header = (f"{torch.get_num_threads()} torch thread; SB3 {__import__('stable_baselines3').__version__}; seeds "
+              f"{seeds_run[0]}-{seeds_run[-1]}, each seed the lab then SB3 back to back.")
+    blocks, ppo_runs = {}, []
+    for name in names:
+        lines, lab_runs = compare(name, seeds_run, root)
+        blocks[f"rl/{name}"] = "\n".join([header, "", *lines]).strip()
         ppo_runs = lab_runs if name == "ppo_cartpole" else ppo_runs
+    if not ppo_runs:
+        return blocks
 
     from lab.train import compose_config
 
@@ -159,8 +167,9 @@ def run(quick: bool = False) -> str:
     raw, raw_torch = raw_env_rate(num_envs=num_envs), raw_env_rate("lab/CartPole-v1", num_envs=num_envs)
     torch_rate = lab_solve("ppo_cartpole", 0, root / "ppo_lab_cartpole", experiment="ppo_lab_cartpole")["rate"]
     rate = float(np.median([r["rate"] for r in ppo_runs]))
-    lines += [f"| env ({num_envs} envs) | raw random-action steps/s (ceiling) | lab PPO training steps/s | fraction |",
-              "| --- | ---: | ---: | ---: |",
-              f"| CartPole-v1 (gymnasium native vector env) | {raw:,.0f} | {rate:,.0f} | {rate / raw:.1%} |",
-              f"| lab/CartPole-v1 (torch-batched) | {raw_torch:,.0f} | {torch_rate:,.0f} | {torch_rate / raw_torch:.1%} |"]
-    return "\n".join(lines)
+    blocks["rl/ceiling"] = "\n".join([
+        f"| env ({num_envs} envs) | raw random-action steps/s (ceiling) | lab PPO training steps/s | fraction |",
+        "| --- | ---: | ---: | ---: |",
+        f"| CartPole-v1 (gymnasium native vector env) | {raw:,.0f} | {rate:,.0f} | {rate / raw:.1%} |",
+        f"| lab/CartPole-v1 (torch-batched) | {raw_torch:,.0f} | {torch_rate:,.0f} | {torch_rate / raw_torch:.1%} |"])
+    return blocks

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.bench import machine
 from lab.bench.rl import SOLVES
 from lab.run.resources import train_command
 
+DOC = "results.md"
 TITLE = "RL results: final eval return at the RL-Zoo budget, beside the RL-Zoo"
 SEEDS = (0, 1, 2)
 CURVES_DIR = Path("docs") / "curves"
@@ -101,14 +101,15 @@ def _sb3(algorithm: str, env_id: str, seed: int, steps: int, hyperparameters: di
     return {"return": outcome["return_mean"], "seconds": outcome["seconds"]}
 
 
-def _plot(experiment: str, runs: list[dict], published: float | None, label: str = "RL-Zoo (final)") -> Path:
+def _plot(experiment: str, runs: list[dict], published: float | None, label: str = "RL-Zoo (final)",
+          seeds=SEEDS) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(5, 3.2))
-    for seed, run in zip(SEEDS, runs):
+    for seed, run in zip(seeds, runs):
         if run.get("curve"):
             steps, returns = zip(*run["curve"])
             axis.plot(steps, returns, label=f"seed {seed}", linewidth=1.2)
@@ -131,7 +132,10 @@ def _summary(runs: list[dict]) -> str:
     return f"{np.mean(returns):.1f} +- {np.std(returns):.1f} ({', '.join(f'{r:.0f}' for r in returns)})"
 
 
-def run(quick: bool = False) -> str:
+def run(quick: bool = False, seeds: int | None = None) -> dict[str, str]:
+    """Blocks `rl_results` (every RESULTS row over seeds 0..seeds-1, default SEEDS) and `rl_results/sb3_100k` (the
+    side-by-side runs; not in quick mode)."""
+    run_seeds = tuple(range(seeds)) if seeds else SEEDS
     root = Path(tempfile.mkdtemp(prefix="bench-rl-results-"))
     jobs = []  # (key, what to run); the MuJoCo ones (longest) first, so that two at a time finish together
     if not quick:
@@ -140,7 +144,7 @@ def run(quick: bool = False) -> str:
             jobs.append(((name, "sb3"), lambda a=algorithm, e=env_id, h=hyperparameters:
                          _sb3(a, e, 0, SIDE_BY_SIDE_STEPS, h)))
     for name, steps, *_ in RESULTS:
-        for seed in SEEDS:
+        for seed in run_seeds:
             budget = 2_000 if quick else steps
             jobs.append(((name, seed), lambda n=name, s=seed, b=budget: _train(n, s, b, root / f"{n}_{s}")))
             if name in SB3_SAME_SEEDS and not quick:
@@ -159,31 +163,34 @@ def run(quick: bool = False) -> str:
         done = dict(pool.map(run_job, jobs))
     results: dict[str, list[dict]] = defaultdict(list)
     for name, steps, *_ in RESULTS:
-        results[name] = [done[(name, seed)] for seed in SEEDS]
+        results[name] = [done[(name, seed)] for seed in run_seeds]
 
     rows = ["| experiment | env steps | lab final eval return, mean +- std (per seed) | RL-Zoo | SB3 here, same seeds "
             "(RL-Zoo settings) | fit seconds (median) |", "| --- | ---: | --- | --- | --- | ---: |"]
     for name, steps, mean, std in RESULTS:
         runs = results[name]
         zoo = f"{mean:.1f} +- {std:.1f}" if mean is not None else "-"
-        sb3 = _summary([done[(name, "sb3", seed)] for seed in SEEDS]) if (name, "sb3", SEEDS[0]) in done else "-"
+        same_seeds = (name, "sb3", run_seeds[0]) in done
+        sb3 = _summary([done[(name, "sb3", seed)] for seed in run_seeds]) if same_seeds else "-"
         seconds = np.median([r["seconds"] for r in runs if "seconds" in r] or [float("nan")])
         rows.append(f"| {name} | {2_000 if quick else steps:,} | {_summary(runs)} | {zoo} | {sb3} | {seconds:.0f} |")
-        _plot(name, runs, mean)
+        _plot(name, runs, mean, seeds=run_seeds)
 
-    side = []
-    if not quick:
-        side = [f"MuJoCo and LunarLanderContinuous at {SIDE_BY_SIDE_STEPS:,} env steps, seed 0, lab and SB3 "
-                "(RL-Zoo MuJoCo defaults: learning_starts 10,000; TD3: lr 1e-3, Gaussian action noise 0.1; PPO: its "
-                "HalfCheetah entry, VecNormalize on; SAC on LunarLanderContinuous: its entry, lr linear from 7.3e-4) "
-                "on the same machine, in the same pool of two runs at a time:", "",
-                "| experiment | lab final return | lab seconds | SB3 final return | SB3 seconds |",
-                "| --- | ---: | ---: | ---: | ---: |"]
-        for name, *_ in SB3_SIDE_BY_SIDE:
-            lab, sb3 = done[(name, "lab")], done[(name, "sb3")]
-            cells = [f"{r['return']:.0f} | {r['seconds']:.0f}" if "return" in r else f"{r['error']} | -"
-                     for r in (lab, sb3)]
-            side.append(f"| {name} | {cells[0]} | {cells[1]} |")
-            _plot(name, [lab], sb3.get("return"), "SB3 here (final)")
-    return "\n".join([f"Measured on {machine()}; seeds {', '.join(map(str, SEEDS))}; two runs at a time. "
-                      f"Learning curves: {CURVES_DIR}/<experiment>.png.", "", *rows, "", *side])
+    blocks = {"rl_results": "\n".join([f"Seeds {', '.join(map(str, run_seeds))}; two runs at a time. Learning curves: "
+                                       f"{CURVES_DIR}/<experiment>.png.", "", *rows])}
+    if quick:
+        return blocks
+    side = [f"MuJoCo and LunarLanderContinuous at {SIDE_BY_SIDE_STEPS:,} env steps, seed 0, lab and SB3 "
+            "(RL-Zoo MuJoCo defaults: learning_starts 10,000; TD3: lr 1e-3, Gaussian action noise 0.1; PPO: its "
+            "HalfCheetah entry, VecNormalize on; SAC on LunarLanderContinuous: its entry, lr linear from 7.3e-4) "
+            "on the same machine, in the same pool of two runs at a time:", "",
+            "| experiment | lab final return | lab seconds | SB3 final return | SB3 seconds |",
+            "| --- | ---: | ---: | ---: | ---: |"]
+    for name, *_ in SB3_SIDE_BY_SIDE:
+        lab, sb3 = done[(name, "lab")], done[(name, "sb3")]
+        cells = [f"{r['return']:.0f} | {r['seconds']:.0f}" if "return" in r else f"{r['error']} | -"
+                 for r in (lab, sb3)]
+        side.append(f"| {name} | {cells[0]} | {cells[1]} |")
+        _plot(name, [lab], sb3.get("return"), "SB3 here (final)", seeds=(0,))
+    blocks["rl_results/sb3_100k"] = "\n".join(side)
+    return blocks

@@ -12,9 +12,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from lab.bench import machine, table
+from lab.bench import table
 from lab.run.resources import train_command
 
+DOC = "benchmarks.md"
 TITLE = "Scaling: 1 vs 2 DDP processes, bf16-mixed vs float32 (CPU)"
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "test=false",
          "+callbacks.rank_report._target_=lab.callbacks.rank_report.RankReport",
@@ -61,8 +62,7 @@ def run(quick: bool = False) -> str:
                 best[key] = max(best[key], rate(extra, size))
         one, two, bf16 = best["one"], best["two"], best["bf16"]
         rows.append([name, unit, one, two, f"{two / one:.2f}x ({two / one / 2:.0%})", bf16, f"{bf16 / one:.2f}x"])
-    note = (f"\n\nMeasured on {machine()}, shared with other jobs: DDP timings are noisy. Scaling efficiency = "
-            "(2-process rate / 1-process rate) / 2. No GPU was available, so 16-mixed (fp16 AMP) was not measured; "
-            "on CPU the lab runs 16-mixed as bf16-mixed.")
+    note = ("\n\nScaling efficiency = (2-process rate / 1-process rate) / 2. 16-mixed (fp16 AMP) needs a GPU; on "
+            "CPU the lab runs 16-mixed as bf16-mixed.")
     return table(["model", "unit", "1 process fp32", "2 DDP processes fp32", "speed-up (efficiency)",
                   "1 process bf16-mixed", "bf16 / fp32"], rows) + note

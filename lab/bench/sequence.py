@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from lab.bench import table
 from lab.train import compose_config, run_experiment
 
+DOC = "benchmarks.md"
 TITLE = "Sequence models (character LM on stdlib source)"
 EXPERIMENTS = ("charlm_rnn", "charlm_gru", "charlm_lstm", "charlm_attention")
 VOCAB, BATCH, SEQ = 96, 32, 128

@@ -1,44 +1,85 @@
 """lab-bench: benchmarks, side by side in one run, printed as markdown tables.
 
-    lab-bench                       # every section
-    lab-bench overhead rl --quick   # some sections, fewer repeats
-    lab-bench gpu --write BENCHMARKS.md
-Sections live in lab/bench/ (overhead, rl, generative, sequence, scaling, gpu, ...).
+    lab-bench                                    # every section
+    lab-bench overhead rl --quick                # some sections, fewer repeats (a smoke run)
+    lab-bench rl --only ppo_cartpole --seeds 5 --write   # re-measure one table into docs/benchmarks.md
+Sections live in lab/bench/ (overhead, rl, rl_results, atari, scaling, generative, sequence, gpu). With --write,
+each table replaces its own `<!-- bench:NAME -->` block in docs/benchmarks.md or docs/results.md, stamped with the
+date, the machine and the command that reproduces it; the rest of the page is left as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import shlex
 import sys
 import time
 from pathlib import Path
 
-from lab.bench import machine, sections
+from lab.bench import sections
 
 
-def main(argv: list[str] | None = None) -> None:
+def _options(module, args) -> dict:
+    """The section-specific options given on the command line that this section's run() takes."""
+    accepted = inspect.signature(module.run).parameters
+    given = {"seeds": args.seeds, "only": args.only}
+    return {key: value for key, value in given.items() if value is not None and key in accepted}
+
+
+def _command(name: str, options: dict, write: bool) -> str:
+    words = ["lab-bench", name]
+    if "only" in options:
+        words += ["--only", ",".join(options["only"])]
+    if "seeds" in options:
+        words += ["--seeds", str(options["seeds"])]
+    return shlex.join(words + (["--write"] if write else []))
+
+
+def main(argv: list[str] | None = None) -> int:
     """Console entry point (`lab-bench`)."""
+    from lab.bench._docs import stamp, write_block
     from lab.run import quiet
 
     available = sections()
     parser = argparse.ArgumentParser(prog="lab-bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sections", nargs="*", help=f"any of: {', '.join(available)} (default: all)")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and steps: a smoke run")
-    parser.add_argument("--write", metavar="FILE", help="also write the tables to this markdown file")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and steps: a smoke run (not writable)")
+    parser.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 (sections rl, rl_results)")
+    parser.add_argument("--only", type=lambda text: text.split(","), metavar="NAME[,NAME]",
+                        help="some experiments of a section (rl: ppo_cartpole, dqn_cartpole, sac_pendulum)")
+    parser.add_argument("--write", action="store_true",
+                        help="replace each measured table's block in the docs pages (docs/benchmarks.md, results.md)")
+    parser.add_argument("--docs", default="docs", metavar="DIR", help="the docs folder --write writes into (docs)")
     args = parser.parse_args(argv)
-    unknown = [s for s in args.sections if s not in available]
+    chosen = args.sections or list(available)
+    unknown = [s for s in chosen if s not in available]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(available)}")
+    if args.quick and args.write:
+        parser.error("--quick is a smoke run: its numbers are not written to the docs; drop one of the two")
+    if args.seeds is not None and args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    for flag in ("seeds", "only"):
+        takers = [s for s in chosen if flag in inspect.signature(available[s].run).parameters]
+        if getattr(args, flag) is not None and not takers:
+            parser.error(f"--{flag} applies to no section of {', '.join(chosen)}")
     quiet.install()
-    report = [f"# Benchmarks\n\nMeasured on: {machine()}; {time.strftime('%Y-%m-%d')}.\n"]
-    for name in args.sections or list(available):
+    for name in chosen:
         module = available[name]
+        options = _options(module, args)
         print(f"## {module.TITLE} ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        body = module.run(quick=args.quick)
-        section = f"## {module.TITLE}\n\n{body}\n\n({time.perf_counter() - started:.0f} s to measure)\n"
-        print(section, flush=True)
-        report.append(section)
-    if args.write:
-        Path(args.write).write_text("\n".join(report))
+        result = module.run(quick=args.quick, **options)
+        seconds = time.perf_counter() - started
+        blocks = result if isinstance(result, dict) else {name: result}
+        print(f"## {module.TITLE}\n", flush=True)
+        for block_name, body in blocks.items():
+            print(f"{body}\n", flush=True)
+            if args.write:
+                page = Path(args.docs) / getattr(module, "DOC", "benchmarks.md")
+                write_block(page, block_name, f"{stamp(_command(name, options, True), seconds)}\n\n{body}")
+                print(f"(wrote block {block_name} of {page})", file=sys.stderr, flush=True)
+        print(f"({seconds:.0f} s to measure)\n", flush=True)
+    return 0
