@@ -102,6 +102,17 @@ def _check_data(datamodule: pl.LightningDataModule | None) -> None:
         datamodule.setup("fit")
 
 
+def _end_process_group() -> None:
+    """Destroy the process group a DDP run started, once every rank is done with it. Lightning destroys only an
+    NCCL group; a process that exits with a gloo group alive can abort (`terminate called without an active
+    exception`, exit 134) while the group's worker threads are torn down with the interpreter."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     """Fit (and test) the experiment described by `cfg`; write metrics.json; return the metrics."""
     quiet.install()
@@ -151,6 +162,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         if isinstance(logger, WandbLogger) and trainer.is_global_zero:
             logger.experiment.summary.update(metrics)
             logger.experiment.finish()
+    _end_process_group()
     return metrics
 
 

@@ -73,6 +73,16 @@ def test_ddp_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp
     assert abs(ddp_metrics["train/loss_epoch"] - single["train/loss_epoch"]) < 0.1
 
 
+def test_a_ddp_run_destroys_its_process_group_before_it_returns(run_exp, monkeypatch):
+    # A gloo group left alive until the interpreter exits can abort the process (exit 134) as its threads die.
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    metrics = run_exp(["experiment=xor_mlp", "trainer.max_epochs=1", "trainer=ddp", "trainer.devices=1",
+                       "trainer.accelerator=cpu", "test=false"])
+    assert metrics["trainer/global_step"] == XOR_TRAIN // 16
+    assert not torch.distributed.is_initialized()
+
+
 def test_two_torchrun_nodes_on_one_machine_train_together(tmp_path):
     port = free_port()
     overrides = ["experiment=xor_mlp", "trainer.max_epochs=2", *QUIET, "trainer=ddp", "trainer.num_nodes=2",
@@ -128,6 +138,7 @@ def test_slurm_two_tasks_pick_slurm_environment_and_train_together(tmp_path):
     result = subprocess.run(["bash", str(SBATCH), "experiment=xor_mlp", "trainer.max_epochs=2", *QUIET],
                             env=env(**slurm), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "terminate called" not in result.stderr
     assert "scripts/train.py trainer=ddp trainer.num_nodes=1 trainer.devices=2" in (tmp_path / "srun.txt").read_text()
     reports = [json.loads((run_dir / "ranks" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["cluster_environment"] for r in reports] == ["SLURMEnvironment"] * 2
