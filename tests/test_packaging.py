@@ -2,8 +2,10 @@
 
 import json
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,26 @@ def test_build_output_is_ignored_by_git():
         assert subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO).returncode == 0, path
 
 
+def venv_seeing_this_environment(venv: Path) -> Path:
+    """A fresh venv whose path ends with the site-packages of the interpreter running the tests (a .pth file), so
+    the wheel's dependencies resolve to what is installed here, offline, whether that is a venv, conda or the
+    system Python (`--system-site-packages` would see the base interpreter's instead). The venv has no pip or
+    setuptools of its own; pip comes from here and still checks that every declared requirement is met.
+    Returns the venv's python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    paths = sysconfig.get_paths()
+    here = site.getsitepackages() + [paths["purelib"], paths["platlib"]]
+    if site.ENABLE_USER_SITE:
+        here.append(site.getusersitepackages())
+    # Plain directory lines: the .pth files inside them (this checkout's editable install) are not run.
+    lines = [path for path in dict.fromkeys(here) if Path(path).is_dir() and path != own]
+    (Path(own) / "tests_environment.pth").write_text("\n".join(lines) + "\n")
+    return python
+
+
 @pytest.mark.slow
 def test_wheel_installs_and_runs_from_outside_the_repository(tmp_path):
     source = tmp_path / "source"
@@ -48,11 +70,8 @@ def test_wheel_installs_and_runs_from_outside_the_repository(tmp_path):
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("lab-*.whl")
 
-    # A fresh venv; its dependencies come from this interpreter's site-packages, with no index: pip still checks
-    # that every declared requirement is met. The venv has no pip or setuptools of its own to shadow them.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
-    python, bin_dir = venv / "bin" / "python", venv / "bin"
+    python, bin_dir = venv_seeing_this_environment(venv), venv / "bin"
     installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-index", str(wheel)],
                                capture_output=True, text=True)
     assert installed.returncode == 0, installed.stderr
