@@ -119,6 +119,7 @@ def test_autoreset_step_is_never_stored_and_truncation_keeps_the_final_obs():
     # lab/Chain-v0 (gymnasium's sync vector env, next-step autoreset): 8 states observed one-hot, the goal (7) is
     # terminal, episodes are cut at 50 steps. Random actions: many episodes end each way.
     agent = make_agent(["model.env_id=lab/Chain-v0", "model.num_envs=4", "model.learning_starts=100000",
+                        "model.total_timesteps=200000",
                         "model.buffer_size=10000", "model.n_step=1"])
     agent.start_envs()
     assert not agent.env.same_step

@@ -29,13 +29,13 @@ def test_ppo_anneal_clip_shrinks_the_clip_range_with_the_lr(run_exp, monkeypatch
         return original(ratio, advantages, clip_coef)
 
     monkeypatch.setattr(ppo_module, "clipped_surrogate", spy)
-    original_step = ppo_module.PPO.step_optimizer
+    original_step = ppo_module.PPO.gradient_step
 
-    def spy_step(self, loss):
+    def spy_step(self, loss, max_grad_norm=None):
         lrs.append(self.optimizers().optimizer.param_groups[0]["lr"])
-        return original_step(self, loss)
+        return original_step(self, loss, max_grad_norm)
 
-    monkeypatch.setattr(ppo_module.PPO, "step_optimizer", spy_step)
+    monkeypatch.setattr(ppo_module.PPO, "gradient_step", spy_step)
     # 3 rollouts of 4 envs x 64 steps; each update runs after its rollout: 1 - 256 k / 768 of the range remains
     run_exp(["experiment=ppo_cartpole", *QUIET_RL, "model.num_envs=4", "model.num_steps=64", "model.num_minibatches=2",
              "model.update_epochs=1", "model.total_timesteps=768", "model.anneal_clip=true", "model.clip_coef=0.3",

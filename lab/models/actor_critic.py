@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from lab.errors import LabError
 from lab.models.optim import anneal_lr, configure_optimizers
 from lab.models.rl_base import EVAL_SEED_OFFSET, RLModule  # noqa: F401  (EVAL_SEED_OFFSET: re-exported)
 from lab.rl.advantages import normalize
@@ -59,6 +60,10 @@ class ActorCritic(RLModule):
         self.save_hyperparameters(ignore=["actor", "critic", "optimizer", "scheduler", "torso"], logger=False)
         self.automatic_optimization = False
         self.optimizer, self.scheduler = optimizer, scheduler
+        if total_timesteps < num_envs * num_steps:
+            raise LabError(f"{type(self).__name__}: model.total_timesteps={total_timesteps:,} is shorter than one "
+                           f"rollout (model.num_envs={num_envs} x model.num_steps={num_steps} = "
+                           f"{num_envs * num_steps:,} env steps); raise model.total_timesteps or lower model.num_steps")
         observation_space, action_space = self.init_rl()  # env probe, counters, solved threshold (RLModule)
         obs_shape = observation_space.shape
         self.head = make_head(action_space, init_log_std)
@@ -150,14 +155,18 @@ class ActorCritic(RLModule):
 
     # ----- optimisation -------------------------------------------------------------------------------------
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The algorithm's optimisation passes over one rollout; returns the metrics to log (incl. "loss")."""
+        """The algorithm's optimisation passes over one rollout (each step through `gradient_step`); returns the
+        metrics to log (incl. "loss")."""
         raise NotImplementedError
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        optimizer = self.optimizers()
+        self._optimizer = self.optimizers()
         if self.hparams.anneal_lr:
-            anneal_lr(optimizer, self.remaining_fraction())
+            anneal_lr(self._optimizer, self.remaining_fraction())
         metrics = self.update(batch)
+        scheduler = self.lr_schedulers()  # manual optimisation: the scheduler steps once per rollout, here
+        if scheduler is not None:
+            scheduler.step()
         metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
         self._update_metrics = metrics  # logged in on_train_epoch_end
         return metrics["loss"]
@@ -172,18 +181,9 @@ class ActorCritic(RLModule):
         value_loss = 0.5 * (self.value(batch["obs"]) - batch["returns"]).square().mean()
         entropy = entropy.mean()
         loss = policy_loss - hp.ent_coef * entropy + hp.vf_coef * value_loss
-        self.step_optimizer(loss)
+        self.gradient_step(loss, hp.max_grad_norm)
         return {"loss": loss.detach(), "policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(),
                 "entropy": entropy.detach()}
-
-    def step_optimizer(self, loss: torch.Tensor) -> None:
-        """zero_grad, backward (precision- and DDP-aware), clip by norm, step."""
-        optimizer = self.optimizers()
-        optimizer.zero_grad()
-        self.manual_backward(loss)
-        if self.hparams.max_grad_norm:
-            self.clip_grad_norm(optimizer, self.hparams.max_grad_norm)
-        optimizer.step()
 
     def configure_optimizers(self):
         return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
@@ -192,12 +192,9 @@ class ActorCritic(RLModule):
     PROG_BAR = ("train/return_mean", "train/policy_loss", "train/entropy", "perf/env_steps_per_sec", "eval/return_mean")
 
     def epoch_metrics(self) -> dict[str, float]:
-        scheduler = self.lr_schedulers()
-        if scheduler is not None:
-            scheduler.step()
         update = self._update_metrics
         metrics = dict(zip((f"train/{k}" for k in update), torch.stack([v.float() for v in update.values()]).tolist()))
-        metrics["train/lr"] = self.optimizers().optimizer.param_groups[0]["lr"]
+        metrics["train/lr"] = self.optimizers().optimizer.param_groups[0]["lr"]  # after this epoch's scheduler step
         return metrics
 
 

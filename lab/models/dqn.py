@@ -21,12 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lab.errors import LabError
 from lab.models.off_policy import OffPolicy, frozen_copy
 from lab.rl.fast_forward import fast_forward
 
 
 class DuelingQ(nn.Module):
-    """Q(s, a) = V(s) + A(s, a) - mean_a A(s, a) on a shared trunk (Wang et al. 2016)."""
+    """Q(s, a) = V(s) + A(s, a) - mean_a A(s, a) on a shared trunk (Wang et al. 2016).
+
+    The trunk is a Q-net with its output layer replaced by the identity (`without_output_layer`): the value and
+    advantage heads read its last hidden layer's activations."""
 
     def __init__(self, trunk: nn.Module, width: int, num_actions: int) -> None:
         super().__init__()
@@ -34,10 +38,30 @@ class DuelingQ(nn.Module):
         self.value = nn.Linear(width, 1)
         self.advantage = nn.Linear(width, num_actions)
 
+    @classmethod
+    def from_net(cls, net: nn.Module, num_actions: int) -> "DuelingQ":
+        width = without_output_layer(net)
+        return cls(net, width, num_actions)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(self.trunk(x))
+        h = self.trunk(x)
         advantage = self.advantage(h)
         return self.value(h) + advantage - advantage.mean(-1, keepdim=True)
+
+
+def without_output_layer(net: nn.Module) -> int:
+    """Replace `net`'s output Linear (`net.out`, as lab.nets.nature_cnn.NatureCNN, or the last of `net.layers`, as
+    lab.nets.mlp.MLP) by the identity; return its input width, the net's last hidden width."""
+    if isinstance(getattr(net, "out", None), nn.Linear):
+        parent, name = net, "out"
+    elif isinstance(getattr(net, "layers", None), nn.Sequential) and isinstance(net.layers[-1], nn.Linear):
+        parent, name = net.layers, str(len(net.layers) - 1)
+    else:
+        raise LabError(f"model.dueling=true needs a q_net whose output layer is `out` or the last of `layers` "
+                       f"(lab.nets.mlp.MLP, lab.nets.nature_cnn.NatureCNN); {type(net).__name__} has neither")
+    width = getattr(parent, name).in_features
+    setattr(parent, name, nn.Identity())
+    return width
 
 
 def double_dqn_target(rewards: torch.Tensor, terminated: torch.Tensor, discount: torch.Tensor | float,
@@ -60,12 +84,9 @@ class DQN(OffPolicy):
         super().__init__(*args, **kwargs)
         self.save_hyperparameters(ignore=["optimizer", "q_net"], logger=False)
         n = int(self.action_space.n)
-        if dueling:  # the configured MLP's last hidden layer becomes the trunk's output
-            hidden = list(q_net.keywords.get("hidden", [64])) if hasattr(q_net, "keywords") else [64]
-            trunk = q_net(in_features=tuple(self.observation_space.shape), out_features=hidden[-1], hidden=hidden[:-1])
-            self.q = DuelingQ(trunk, hidden[-1], n)
-        else:
-            self.q = q_net(in_features=tuple(self.observation_space.shape), out_features=n)
+        self.q = q_net(in_features=tuple(self.observation_space.shape), out_features=n)
+        if dueling:  # value and advantage heads in place of the net's output layer
+            self.q = DuelingQ.from_net(self.q, n)
         self.q_target = frozen_copy(self.q)
         self._q = fast_forward(self.q)
         self._q_target = fast_forward(self.q_target)
@@ -119,8 +140,7 @@ class DQN(OffPolicy):
         target = self.td_target(batch)
         q = self._q(batch["obs"]).gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
         loss = F.smooth_l1_loss(q, target)
-        self.optimizer_step(loss, hp.max_grad_norm)
-        if self.grad_steps % hp.target_update_interval == 0:
+        if self.gradient_step(loss, hp.max_grad_norm) % hp.target_update_interval == 0:
             self.update_targets(hp.tau, (self.q_target, self.q))
         q = q.detach()
         return {"loss": loss.detach(), "q_mean": q.mean(), "td_error": (q - target).abs().mean()}

@@ -36,8 +36,8 @@ from lab.models.optim import anneal_lr, configure_optimizers
 from lab.models.rl_base import RLModule, check_action_space
 from lab.rl.frame_replay import FrameStackReplay
 from lab.rl.replay import ReplayBuffer
-from lab.rl.rollout import RolloutDataset, _stack
-from lab.rl.vec import as_tensor
+from lab.rl.rollout import RolloutDataset
+from lab.rl.vec import as_tensor, stack_tensor
 
 log = logging.getLogger("lab")
 
@@ -77,6 +77,10 @@ class OffPolicy(RLModule):
             raise LabError(f"{self.NAME}: model.train_freq, model.steps_per_epoch and model.n_step must be >= 1, "
                            f"model.gradient_steps >= -1 (-1 = one per env step) and model.learning_starts >= 0; got "
                            f"{train_freq}, {steps_per_epoch}, {n_step}, {gradient_steps} and {learning_starts}")
+        if total_timesteps <= learning_starts:
+            raise LabError(f"{self.NAME}: model.total_timesteps={total_timesteps:,} is at or below "
+                           f"model.learning_starts={learning_starts:,}, so no gradient step would be taken; raise "
+                           "model.total_timesteps or lower model.learning_starts")
         self.observation_space, self.action_space = self.init_rl()
         check_action_space(self.NAME, self.ACTION_SPACE, env_id, self.action_space)
         self.obs_dim = int(np.prod(self.observation_space.shape))
@@ -86,7 +90,6 @@ class OffPolicy(RLModule):
                 self.register_buffer(name, torch.as_tensor(bound, dtype=torch.float32), persistent=False)
         self.replay: ReplayBuffer | None = None
         self._replay_state: dict | None = None  # a checkpoint's buffer, until the buffer exists
-        self.grad_steps = 0                     # = trainer.global_step (one optimiser step per gradient step)
         self.target_updates = 0
         self._step_metrics: list[dict[str, torch.Tensor]] = []
 
@@ -178,14 +181,14 @@ class OffPolicy(RLModule):
         rewards, terminated, truncated, valid = zip(*self._block)
         self._block = []
         device = self.device
-        terminated = _stack(list(terminated), device, torch.bool)
-        truncated = _stack(list(truncated), device, torch.bool)
+        terminated = stack_tensor(list(terminated), device, torch.bool)
+        truncated = stack_tensor(list(truncated), device, torch.bool)
         done = terminated | truncated
         if valid[0] is None:
             valid = torch.ones_like(done)
         else:
-            valid = _stack(list(valid), device, torch.bool)
-        rewards = _stack(list(rewards), device, torch.float32) * valid
+            valid = stack_tensor(list(valid), device, torch.bool)
+        rewards = stack_tensor(list(rewards), device, torch.float32) * valid
         self.env.check_finite(self._obs)
         self.count_episodes(*self.tracker.finish(rewards, valid, done))
 
@@ -211,18 +214,8 @@ class OffPolicy(RLModule):
         return self._step_metrics[-1]["loss"] if self._step_metrics else None
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One gradient step on a sampled batch; returns detached metrics (incl. "loss"). Calls `optimizer_step`."""
+        """One gradient step on a sampled batch; returns detached metrics (incl. "loss"). Calls `gradient_step`."""
         raise NotImplementedError
-
-    def optimizer_step(self, loss: torch.Tensor, max_grad_norm: float | None = None) -> None:
-        """zero_grad, backward (precision- and DDP-aware), clip by norm, step: one gradient step."""
-        optimizer = self._optimizer
-        optimizer.zero_grad()
-        self.manual_backward(loss)
-        if max_grad_norm:
-            self.clip_grad_norm(optimizer, max_grad_norm)
-        optimizer.step()
-        self.grad_steps += 1
 
     def update_targets(self, tau: float, *pairs: tuple[nn.Module, nn.Module]) -> None:
         """One target update: every (target, online) pair moves by tau (one foreach call over all of them)."""
@@ -250,7 +243,7 @@ class OffPolicy(RLModule):
     # ----- checkpoint extras -----------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
-        checkpoint["lab_off_policy"] = {"grad_steps": int(self.grad_steps), "target_updates": int(self.target_updates)}
+        checkpoint["lab_off_policy"] = {"target_updates": int(self.target_updates)}
         hp = self.hparams
         if not hp.save_replay_buffer or self.replay is None:
             return
@@ -266,7 +259,6 @@ class OffPolicy(RLModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("lab_off_policy", {})
-        self.grad_steps = int(state.get("grad_steps", 0))
         self.target_updates = int(state.get("target_updates", 0))
         # the buffer matters to a run that fits on (Lightning restores before on_fit_start, which makes the buffer;
         # some strategies restore after it); a test stage or `lab-evaluate` does not need it

@@ -64,7 +64,7 @@ class PPO(ActorCritic):
 
                 entropy = entropy.mean()
                 loss = policy_loss - hp.ent_coef * entropy + hp.vf_coef * value_loss
-                self.step_optimizer(loss)
+                self.gradient_step(loss, hp.max_grad_norm)
                 self.updates_done += 1
             if hp.target_kl is not None and approx_kl > hp.target_kl:
                 break

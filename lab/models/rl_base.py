@@ -11,6 +11,7 @@
   `perf/solve_env_steps`; `stop_on_solve` ends the run there;
 - `evaluate(episodes, deterministic, seed)` and `act(obs, deterministic)`, which `lab-evaluate` calls, and the
   test stage (a deterministic evaluation -> eval/return_mean);
+- `gradient_step(loss)`, the one optimiser step of every algorithm, which counts `grad_steps`;
 - the counters in the checkpoint (primitives only: checkpoints are read with `weights_only=True`).
 
 A subclass calls `init_rl()` after `save_hyperparameters` and implements `act`, `epoch_metrics` and
@@ -19,6 +20,7 @@ A subclass calls `init_rl()` after `save_hyperparameters` and implements `act`, 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import deque
@@ -27,6 +29,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from gymnasium import spaces
+from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from lab.errors import LabError
@@ -34,6 +37,8 @@ from lab.rl.evaluate import run_episodes
 from lab.rl.rollout import EpisodeTracker
 from lab.rl.vec import VecEnv
 from lab.rl.rates import global_rate
+
+log = logging.getLogger("lab")
 
 EVAL_SEED_OFFSET = 1_000_003
 
@@ -50,6 +55,15 @@ def check_action_space(algorithm: str, needs: str, env_id: str, space: spaces.Sp
     kind = "a Discrete" if needs == "discrete" else "a continuous (1-D Box)"
     other = "box" if isinstance(space, spaces.Box) else "discrete"
     raise LabError(f"{algorithm} needs {kind} action space; {env_id} has {space}: use {FITTING[other]}")
+
+
+def drop_duplicate_keys(state: dict | None, own: dict) -> None:
+    """Remove from a checkpoint's state dict the keys of private attributes the module does not have: checkpoints
+    written while a fast forward could be the net itself held such nets twice (`_q.*` beside `q.*`)."""
+    if state is None:
+        return
+    for key in [k for k in state if k.startswith("_") and k not in own]:
+        del state[key]
 
 
 class RLModule(pl.LightningModule):
@@ -76,6 +90,8 @@ class RLModule(pl.LightningModule):
         self.recent_games: deque = deque(maxlen=hp.stats_window)  # raw game scores (Atari)
         self.solve_seconds: float | None = None
         self.solve_env_steps: int | None = None
+        self.grad_steps = 0  # optimiser steps taken by `gradient_step` (= trainer.global_step)
+        self._optimizer = None  # the step's optimiser, set by training_step
         self._train_seconds = 0.0
         self._epoch_mark = time.perf_counter()
         return observation_space, action_space
@@ -125,9 +141,23 @@ class RLModule(pl.LightningModule):
         self._epoch_mark = time.perf_counter()
 
     def on_fit_start(self) -> None:  # before Lightning fetches the first batch
+        self.warn_if_no_best_checkpoint()
         self.start_envs()
         self._trainable = [p for p in self.parameters() if p.requires_grad]
         self._scaled_grads = getattr(self.trainer.precision_plugin, "scaler", None) is not None
+
+    def warn_if_no_best_checkpoint(self) -> None:
+        """One warning line when the epochs left end before a checkpoint callback's first `every_n_epochs` save."""
+        epochs, done = self.planned_epochs, self.current_epoch
+        for callback in self.trainer.checkpoint_callbacks:
+            if not isinstance(callback, ModelCheckpoint):
+                continue
+            every = callback.every_n_epochs or 0
+            if callback.monitor and every > 1 and epochs // every == done // every and self.trainer.is_global_zero:
+                log.warning("the run has %d epochs of %s env steps (model.total_timesteps=%s) and "
+                            "callbacks.model_checkpoint.every_n_epochs=%d: no best checkpoint is written; lower "
+                            "callbacks.model_checkpoint.every_n_epochs or raise model.total_timesteps", epochs,
+                            f"{self.env_steps_per_epoch():,}", f"{self.hparams.total_timesteps:,}", every)
 
     def clip_grad_norm(self, optimizer, max_norm: float) -> None:
         """Clip the gradients' global norm. With fp16's GradScaler Lightning must unscale them first; otherwise
@@ -137,6 +167,20 @@ class RLModule(pl.LightningModule):
             self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm")
         else:
             torch.nn.utils.clip_grad_norm_(self._trainable, max_norm, foreach=True)
+
+    def gradient_step(self, loss: torch.Tensor, max_grad_norm: float | None = None) -> int:
+        """One gradient step: zero_grad, backward (precision- and DDP-aware), clip by norm, optimiser step.
+
+        Returns the new gradient-step count, so the step just taken is number n (from 1); "every k gradient steps"
+        means the steps whose n is a multiple of k, in every algorithm."""
+        optimizer = self._optimizer
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        if max_grad_norm:
+            self.clip_grad_norm(optimizer, max_grad_norm)
+        optimizer.step()
+        self.grad_steps += 1
+        return self.grad_steps
 
     def on_fit_end(self) -> None:
         if self.env is not None:
@@ -218,6 +262,7 @@ class RLModule(pl.LightningModule):
     # ----- checkpoint extras (primitives only) -----------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["lab_rl"] = {"env_steps": int(self.env_steps), "episodes": int(self.episodes),
+                                "grad_steps": int(self.grad_steps),
                                 "train_seconds": float(self._train_seconds),
                                 "solve_seconds": self.solve_seconds, "solve_env_steps": self.solve_env_steps,
                                 "recent_returns": [float(x) for x in self.recent_returns],
@@ -225,9 +270,12 @@ class RLModule(pl.LightningModule):
                                 "recent_games": [float(x) for x in self.recent_games]}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        drop_duplicate_keys(checkpoint.get("state_dict"), self.state_dict())
         state = checkpoint.get("lab_rl", {})
         self.env_steps = int(state.get("env_steps", 0))
         self.episodes = int(state.get("episodes", 0))
+        older = checkpoint.get("lab_off_policy", {}).get("grad_steps", checkpoint.get("global_step", 0))
+        self.grad_steps = int(state.get("grad_steps", older))
         self._train_seconds = float(state.get("train_seconds", 0.0))
         self.solve_seconds, self.solve_env_steps = state.get("solve_seconds"), state.get("solve_env_steps")
         self.recent_returns.extend(state.get("recent_returns", []))

@@ -120,8 +120,7 @@ class SAC(OffPolicy):
         if self.auto_alpha:
             alpha_loss = -(self.log_alpha * (log_prob.detach() + self.target_entropy)).mean()
             loss = loss + alpha_loss
-        self.optimizer_step(loss)
-        if self.grad_steps % hp.target_update_interval == 0:
+        if self.gradient_step(loss) % hp.target_update_interval == 0:
             self.update_targets(hp.tau, (self.critic1_target, self.critic1), (self.critic2_target, self.critic2))
         return {"loss": critic_loss.detach(), "critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
                 "q_mean": q1.detach().mean(), "entropy": -log_prob.detach().mean(), "alpha": alpha}

@@ -104,13 +104,15 @@ class TD3(OffPolicy):
         if hp.twin_critics:
             critic_loss = critic_loss + F.mse_loss(self._q2(q_in).squeeze(-1), target)
 
-        # actor (delayed): maximise Q1(s, mu(s)) through fixed critic weights
-        delayed = (self.grad_steps + 1) % hp.policy_delay == 0
+        # actor (delayed): maximise Q1(s, mu(s)) through fixed critic weights, on the gradient steps whose number
+        # (what gradient_step returns: grad_steps + 1) is a multiple of policy_delay; its loss joins this step
+        step = self.grad_steps + 1
+        delayed = step % hp.policy_delay == 0
         loss = critic_loss
         if delayed:
             actor_loss = -self._q1_frozen(torch.cat([obs, torch.tanh(self._mu(obs))], -1)).mean()
             loss = loss + actor_loss
-        self.optimizer_step(loss)
+        self.gradient_step(loss)
         if delayed:
             self.update_targets(hp.tau, *self._pairs)
             self._last_actor_loss = actor_loss.detach()

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lab.rl.vec import VecEnv, as_tensor
+from lab.rl.vec import VecEnv, as_tensor, to_numpy
 
 MAX_EVAL_STEPS = 100_000
 
@@ -28,19 +28,15 @@ def run_episodes(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], episo
         for _ in range(MAX_EVAL_STEPS):
             obs, reward, terminated, truncated, _ = env.step(act(obs))
             live = ~finished
-            returns += np.where(live, _numpy(reward), 0.0)
+            returns += np.where(live, to_numpy(reward), 0.0)
             lengths += live
-            finished |= _numpy(terminated) | _numpy(truncated)
+            finished |= to_numpy(terminated) | to_numpy(truncated)
             if finished.all():
                 break
             obs = as_tensor(obs, env.device, env.obs_dtype)
     finally:
         env.close()
     return returns, lengths
-
-
-def _numpy(value) -> np.ndarray:
-    return value.cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
 
 
 def use_headless_mujoco(env_id: str) -> None:

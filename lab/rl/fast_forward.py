@@ -3,6 +3,8 @@
 For a net made of Flatten / Linear / Tanh / ReLU layers (lab.nets.mlp.MLP) the functional calls are ~2x faster
 than module calls at rollout batch sizes; any other net falls back to its own forward. Parameters are read
 live, so the fast path always uses the current weights, and autograd sees them as it would through the module.
+The result is never an nn.Module, so a module that keeps it as an attribute does not register the net twice (a
+checkpoint holds each parameter once).
 `frozen_forward(net)` computes the same with the parameters detached: the gradient reaches the input, not the
 net (an actor's loss through a critic it must not update).
 """
@@ -24,7 +26,7 @@ def fast_forward(net: nn.Module, detach: bool = False) -> Callable[[torch.Tensor
     supported = (nn.Flatten, nn.Linear, *_FUNCTIONAL)
     if layers is None or not all(isinstance(layer, supported) for layer in layers):
         if not detach:
-            return net
+            return net.__call__  # a bound method, not the module: an nn.Module attribute holding it registers nothing
         return lambda x: torch.func.functional_call(net, {k: v.detach() for k, v in net.named_parameters()}, (x,))
     steps: list[Callable] = []
     for layer in layers:

@@ -34,7 +34,7 @@ from collections import deque
 import numpy as np
 import torch
 
-from lab.rl.replay import _numpy
+from lab.rl.vec import to_numpy
 
 SLOT_FIELDS = ("actions", "rewards", "terminated", "truncated")
 
@@ -118,21 +118,21 @@ class FrameStackReplay:
     # ----- adding -----------------------------------------------------------------------------------------
     def _put(self, name: str, envs: np.ndarray, slots: np.ndarray, values) -> None:
         if self._views is not None:
-            self._views[name][envs, slots] = _numpy(values)
+            self._views[name][envs, slots] = to_numpy(values)
         else:
             target = self._tensors[name]
             index = (torch.as_tensor(envs, device=self.device), torch.as_tensor(slots, device=self.device))
-            values = values if isinstance(values, torch.Tensor) else torch.as_tensor(_numpy(values))
+            values = values if isinstance(values, torch.Tensor) else torch.as_tensor(to_numpy(values))
             target[index] = values.to(self.device, target.dtype)
 
     def add(self, obs, actions, rewards, next_obs, terminated, truncated, valid=None) -> None:
         """Store one vector step of N envs (tensors or numpy arrays); rows where `valid` is False are skipped."""
-        envs = np.arange(self.num_envs) if valid is None else np.flatnonzero(_numpy(valid))
+        envs = np.arange(self.num_envs) if valid is None else np.flatnonzero(to_numpy(valid))
         if len(envs) == 0:
             return
         self._cache = None
-        rewards = _numpy(rewards).astype(np.float32)
-        terminated, truncated = _numpy(terminated).astype(bool), _numpy(truncated).astype(bool)
+        rewards = to_numpy(rewards).astype(np.float32)
+        terminated, truncated = to_numpy(terminated).astype(bool), to_numpy(truncated).astype(bool)
         s, slots = self.stack, self.slots
         for e in envs[~self._open[envs]]:  # an episode's first transition: its whole first stack
             self._episodes[e].append([int(self.written[e]), int(self.count[e])])

@@ -26,14 +26,9 @@ from collections import deque
 import numpy as np
 import torch
 
+from lab.rl.vec import to_numpy
+
 FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")
-
-
-def _numpy(value) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu()
-        return (value.float() if value.dtype in (torch.bfloat16, torch.float16) else value).numpy()
-    return np.asarray(value)
 
 
 class ReplayBuffer:
@@ -73,12 +68,12 @@ class ReplayBuffer:
             return
         rows = (obs, actions, rewards, next_obs, terminated, truncated)
         if valid is not None:
-            valid = _numpy(valid)
+            valid = to_numpy(valid)
             if not valid.all():
                 keep = np.flatnonzero(valid)
                 if len(keep) == 0:
                     return
-                rows = tuple(_numpy(r)[keep] for r in rows)
+                rows = tuple(to_numpy(r)[keep] for r in rows)
         self._write(dict(zip(FIELDS, rows)))
 
     def _write(self, rows: dict) -> None:
@@ -90,7 +85,7 @@ class ReplayBuffer:
         slots = slice(self.pos, end) if end <= self.capacity else np.arange(self.pos, end) % self.capacity
         if self._views is not None:
             for name, value in rows.items():
-                self._views[name][slots] = _numpy(value)
+                self._views[name][slots] = to_numpy(value)
         else:
             if not isinstance(slots, slice):
                 slots = torch.as_tensor(slots, device=self.device)
@@ -102,9 +97,9 @@ class ReplayBuffer:
         self.added += k
 
     def _add_n_step(self, obs, actions, rewards, next_obs, terminated, truncated, valid) -> None:
-        obs, actions, rewards, next_obs = _numpy(obs), _numpy(actions), _numpy(rewards), _numpy(next_obs)
-        terminated, truncated = _numpy(terminated), _numpy(truncated)
-        valid = np.ones(len(rewards), dtype=bool) if valid is None else _numpy(valid)
+        obs, actions, rewards, next_obs = to_numpy(obs), to_numpy(actions), to_numpy(rewards), to_numpy(next_obs)
+        terminated, truncated = to_numpy(terminated), to_numpy(truncated)
+        valid = np.ones(len(rewards), dtype=bool) if valid is None else to_numpy(valid)
         out: dict[str, list] = {name: [] for name in (*FIELDS, "discounts")}
 
         def emit(window, start: int, last_obs, term: bool, trunc: bool) -> None:

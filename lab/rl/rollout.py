@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
-from lab.rl.vec import VecEnv, as_tensor
+from lab.rl.vec import VecEnv, as_tensor, stack_tensor
 
 
 @dataclass
@@ -65,12 +64,6 @@ class EpisodeTracker:
         return ep_return[done], ep_length[done]
 
 
-def _stack(items: list, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
-    if isinstance(items[0], torch.Tensor):
-        return as_tensor(torch.stack(items), device, dtype)
-    return as_tensor(np.stack(items), device, dtype)
-
-
 @torch.no_grad()
 def collect_rollout(env: VecEnv, act: Callable[[torch.Tensor], torch.Tensor], obs: torch.Tensor,
                     num_steps: int, tracker: EpisodeTracker) -> Rollout:
@@ -88,11 +81,11 @@ def collect_rollout(env: VecEnv, act: Callable[[torch.Tensor], torch.Tensor], ob
         if env.same_step:
             final_list.append(next_obs if final_obs is None else final_obs)
         obs = as_tensor(next_obs, device, env.obs_dtype)
-    terminated, truncated = _stack(term_list, device, torch.bool), _stack(trunc_list, device, torch.bool)
+    terminated, truncated = stack_tensor(term_list, device, torch.bool), stack_tensor(trunc_list, device, torch.bool)
     done = terminated | truncated
     valid = tracker.valid_mask(done, not env.same_step)
-    rewards = _stack(rew_list, device, torch.float32) * valid
-    final_obs = _stack(final_list, device, env.obs_dtype) if env.same_step else None
+    rewards = stack_tensor(rew_list, device, torch.float32) * valid
+    final_obs = stack_tensor(final_list, device, env.obs_dtype) if env.same_step else None
     observations = torch.stack(obs_list)
     env.check_finite(obs)
     env.check_finite(observations)

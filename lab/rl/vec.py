@@ -47,6 +47,21 @@ def as_tensor(value, device: torch.device, dtype: torch.dtype | None = None) -> 
     return tensor if tensor.device == device else tensor.to(device)
 
 
+def to_numpy(value) -> np.ndarray:
+    """Tensor (any device; bf16/fp16 as float32) or array-like -> numpy array."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        return (value.float() if value.dtype in (torch.bfloat16, torch.float16) else value).numpy()
+    return np.asarray(value)
+
+
+def stack_tensor(items: list, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A list of per-step tensors or arrays (one kind) -> one stacked tensor on `device`."""
+    if isinstance(items[0], torch.Tensor):
+        return as_tensor(torch.stack(items), device, dtype)
+    return as_tensor(np.stack(items), device, dtype)
+
+
 class VecEnv:
     """`num_envs` copies of `env_id`, seeded `seed, seed+1, ...`; observations and actions as tensors on `device`.
 
