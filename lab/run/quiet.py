@@ -33,9 +33,12 @@ _NOISE = [
     r".*jax.xla_computation is deprecated.*",
 ]
 
-# Lightning's start-up lines about accelerators it is not using, and its advertising tips.
+# Lightning's start-up lines about accelerators it is not using, its advertising tips, and its two lines per
+# checkpoint it restores (lab.callbacks.run_log says the same in one).
 _DROPPED_LOG_LINES = ("GPU available:", "TPU available:", "HPU available:", "IPU available:", "Tip:",
-                      "litlogger", "LitLogger", "You are using a CUDA device")
+                      "litlogger", "LitLogger", "You are using a CUDA device",
+                      "Restoring states from the checkpoint path at ", "Loaded model weights from the checkpoint at ",
+                      "Restored all states from the checkpoint at ")
 _LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric",
                       "pytorch_lightning.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                       "lightning_fabric.utilities.rank_zero", "pytorch_lightning.accelerators.cuda")

@@ -7,7 +7,7 @@ import netrc
 import os
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("lab")
 
 
 def has_api_key() -> bool:
@@ -32,5 +32,5 @@ def choose_wandb_mode() -> str:
     from pytorch_lightning.utilities import rank_zero_only
 
     if rank_zero_only.rank == 0:  # under DDP every rank decides, one says so
-        log.warning("W&B: no API key found, logging offline (upload later with `wandb sync <run dir>/wandb/offline-run-*`).")
+        log.info("W&B: offline, no API key (`wandb sync <run dir>/wandb/offline-run-*` uploads it later)")
     return "offline"
