@@ -150,8 +150,9 @@ def run(quick: bool = False, seeds: int | None = None, only: list[str] | None = 
     unknown = [name for name in names if name not in SOLVES]
     if unknown:
         raise SystemExit(f"lab-bench rl: unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(SOLVES)}")
-    header = (f"{torch.get_num_threads()} torch thread; SB3 {__import__('stable_baselines3').__version__}; seeds "
-              f"{seeds_run[0]}-{seeds_run[-1]}, each seed the lab then SB3 back to back.")
+    which = f"seeds 0-{seeds_run[-1]}" if len(seeds_run) > 1 else "seed 0"
+    header = (f"{torch.get_num_threads()} torch thread; SB3 {__import__('stable_baselines3').__version__}; {which}, "
+              "each seed the lab then SB3 back to back.")
     blocks, ppo_runs = {}, []
     for name in names:
         lines, lab_runs = compare(name, seeds_run, root)
