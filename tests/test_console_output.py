@@ -161,3 +161,25 @@ def test_a_run_at_80_columns_one_bar_line_no_restoring_lines_and_a_train_log(tmp
     assert epoch == torch.load(best, weights_only=True)["epoch"] + 1 and 1 <= epoch <= 2
     log = (run_dir / "train.log").read_text()
     assert f"best checkpoint (val/loss" in log and "final metrics: {" in log and "testing" in log
+
+
+@pytest.mark.slow
+def test_ddp_runs_show_no_banner_and_no_distributed_warnings(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("SLURM_", "MASTER_", "RANK"))}
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), "experiment=xor_mlp",
+                             "trainer.max_epochs=1", "logger=csv", "trainer=ddp", "trainer.devices=2"],
+                            cwd=tmp_path, env={**env, "MASTER_PORT": str(port), "WANDB_MODE": "offline"},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout + result.stderr
+    for noise in ("Initializing distributed", "distributed_backend", "All distributed processes", "sync_dist=True",
+                  "DistributedSampler"):
+        assert noise not in out
+    assert out.count("testing ") == 1
+    (run_dir,) = (tmp_path / "outputs" / "xor_mlp").iterdir()
+    assert sorted(p.name for p in run_dir.glob("*.log")) == ["train.log"]  # rank 1 had nothing to log

@@ -1,4 +1,4 @@
-"""Logs training samples per second (summed over DDP ranks by the loggers' rank-0 view of the batch size)."""
+"""Logs training samples per second: each rank's rate, summed over DDP ranks."""
 
 from __future__ import annotations
 
@@ -29,6 +29,5 @@ class Throughput(pl.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         elapsed = time.perf_counter() - self._start
-        if self._samples and elapsed > 0:
-            rate = self._samples * trainer.world_size / elapsed
-            pl_module.log("perf/samples_per_sec", rate, rank_zero_only=True)
+        rate = self._samples / elapsed if elapsed > 0 else 0.0
+        pl_module.log("perf/samples_per_sec", rate, sync_dist=True, reduce_fx="sum")  # every rank: a collective

@@ -31,6 +31,11 @@ _NOISE = [
     r".*`isinstance\(treespec, LeafSpec\)` is deprecated.*",
     r".*pkg_resources is deprecated.*",
     r".*jax.xla_computation is deprecated.*",
+    # DDP: the lab logs per-rank values (perf/rank_*) on purpose; a test under DDP sees each sample at least once
+    r"It is recommended to use `self.log\('.*', \.\.\., sync_dist=True\)` when logging on epoch level in "
+    r"distributed setting to accumulate the metric across devices",
+    r"Using `DistributedSampler` with the dataloaders. During `trainer.test\(\)`, it is recommended to use "
+    r"`Trainer\(devices=1, num_nodes=1\)`",
 ]
 
 # Lightning's start-up lines about accelerators it is not using, its advertising tips, and its two lines per
@@ -38,10 +43,12 @@ _NOISE = [
 _DROPPED_LOG_LINES = ("GPU available:", "TPU available:", "HPU available:", "IPU available:", "Tip:",
                       "litlogger", "LitLogger", "You are using a CUDA device",
                       "Restoring states from the checkpoint path at ", "Loaded model weights from the checkpoint at ",
-                      "Restored all states from the checkpoint at ")
+                      "Restored all states from the checkpoint at ",
+                      "Initializing distributed: GLOBAL_RANK: ", "All distributed processes registered. Starting with ")
 _LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric",
                       "pytorch_lightning.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                      "lightning_fabric.utilities.rank_zero", "pytorch_lightning.accelerators.cuda")
+                      "lightning_fabric.utilities.rank_zero", "pytorch_lightning.accelerators.cuda",
+                      "lightning_fabric.utilities.distributed")
 
 
 class _DropNoise(logging.Filter):
