@@ -142,3 +142,20 @@ def test_nan_observations_are_a_lab_error():
     with pytest.raises(LabError, match="returned NaN observations"):
         collect_rollout(env, lambda o: torch.zeros(2, dtype=torch.int64), env.reset(), 8, tracker)
     assert envs  # the lab's ids were registered by importing envs
+
+
+def test_a_mujoco_run_prints_no_settotalmass_warning_and_writes_no_mujoco_log(tmp_path):
+    # gymnasium's half_cheetah.xml sets the deprecated `settotalmass`; MuJoCo warned at every model load
+    import subprocess
+
+    from lab.run.resources import train_command
+
+    result = subprocess.run([*train_command(), "experiment=sac_halfcheetah", "model.total_timesteps=200",
+                             "model.learning_starts=100", "model.steps_per_epoch=200", "model.batch_size=32",
+                             "model.eval_every=1", "model.eval_episodes=1", "logger=none",
+                             f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "eval/return_mean" in result.stdout  # it trained, evaluated and tested: models were loaded
+    assert "settotalmass" not in result.stdout + result.stderr
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()

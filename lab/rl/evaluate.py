@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from lab.rl.mujoco_log import install as quiet_mujoco, is_mujoco
 from lab.rl.vec import VecEnv, as_tensor, to_numpy
 
 MAX_EVAL_STEPS = 100_000
@@ -41,12 +42,13 @@ def run_episodes(env_id: str, act: Callable[[torch.Tensor], torch.Tensor], episo
 
 def use_headless_mujoco(env_id: str) -> None:
     """MuJoCo envs render off-screen through EGL unless the user chose a backend (MUJOCO_GL): set at the call,
-    before the renderer is made, never at import."""
+    before the renderer is made, never at import; their deprecation noise is dropped (`lab.rl.mujoco_log`)."""
     from lab.rl.vec import env_spec
 
-    entry = str(env_spec(env_id).entry_point or "")
-    if "mujoco" in entry and not os.environ.get("MUJOCO_GL"):
-        os.environ["MUJOCO_GL"] = "egl"
+    if is_mujoco(env_spec(env_id).entry_point):
+        quiet_mujoco()
+        if not os.environ.get("MUJOCO_GL"):
+            os.environ["MUJOCO_GL"] = "egl"
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ from gymnasium.vector import AutoresetMode
 import envs  # noqa: F401  (registers the lab/ ids)
 from lab.errors import LabError
 from lab.rl.atari import AtariVec, is_atari, register_ale
+from lab.rl.mujoco_log import install as quiet_mujoco, is_mujoco
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
@@ -75,6 +76,8 @@ class VecEnv:
         self.spec = env_spec(env_id)
         self.env_id, self.num_envs, self.seed = env_id, num_envs, seed
         self.device = torch.device(device)
+        if is_mujoco(self.spec.entry_point):
+            quiet_mujoco()
         if is_atari(self.spec):
             self.env = AtariVec(env_id, num_envs, train=train, **dict(env_kwargs or {}))
         else:
