@@ -11,7 +11,7 @@ reserve them on a 24 GiB machine.
 
 The env-stepping row compares the two ways to step 8 preprocessed Breakout games with random actions: ale-py's C++
 AtariVectorEnv (what lab.rl.atari uses) and gymnasium's AsyncVectorEnv of AtariPreprocessing + FrameStackObservation
-(one process a game, OpenCV resizing), as the issue asked; the faster is the one the lab uses.
+(one process a game, OpenCV resizing); the faster is the one the lab uses.
 """
 
 from __future__ import annotations

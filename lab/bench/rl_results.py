@@ -1,8 +1,9 @@
 """RL results as RL libraries publish them: each experiment's final deterministic eval return (mean and std over
 seeds) at the RL-Zoo's step budget, beside the RL-Zoo's published number (one run of theirs) and, for the
 experiments whose seeds spread (`SB3_SAME_SEEDS`), beside Stable-Baselines3 run here on the same seeds; HalfCheetah
-and Hopper, and LunarLanderContinuous (whose RL-Zoo budget does not fit in a session here), at 100k steps beside
-SB3 run at the same budget. Writes one learning-curve picture per env.
+and Hopper, and LunarLanderContinuous (whose RL-Zoo budgets take 2-3 hours a seed on a 2-core CPU), at 100k steps
+beside SB3 run at the same budget. Writes one learning-curve picture per env into docs/curves/; the tables go to
+docs/results.md with --write.
 
 Each run is its own `python -m lab.train` process (two at a time on this 2-core box), as shipped except: the budget,
 no periodic evaluation or stop-on-solve, and the CSV logger for the curves. Final return = the test stage's
