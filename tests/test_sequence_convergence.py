@@ -40,7 +40,7 @@ def test_char_lstm_perplexity_falls_far_below_unigram(run_exp, capsys):
     assert 15 < unigram < 30  # the default corpus is Python source with a ~90-character vocabulary
     assert metrics["val/ppl"] < 0.6 * unigram  # measured: 9.3 vs 26.8 after one epoch (81 steps)
     assert metrics["val/bpc"] == pytest.approx(math.log2(metrics["val/ppl"]), rel=1e-4)
-    assert "--- sample, epoch 0, temperature 0.8 ---\ndef " in capsys.readouterr().out
+    assert "--- sample, epoch 1, temperature 0.8 ---\ndef " in capsys.readouterr().out
 
 
 def test_row_mnist_lstm_reaches_90_percent(run_exp):

@@ -52,7 +52,7 @@ def test_language_model_generates_from_its_checkpoint_alone(run_exp, tmp_path, c
     metrics = run_exp(common + ["model.sample_prompt='the '"])
     assert metrics["val/bpc"] == pytest.approx(float(torch.log2(torch.tensor(metrics["val/ppl"]))), rel=1e-4)
     assert metrics["train/grad_norm"] > 0
-    assert "--- sample, epoch 0, temperature 0.8 ---\nthe " in capsys.readouterr().out
+    assert "--- sample, epoch 1, temperature 0.8 ---\nthe " in capsys.readouterr().out
     corpus.unlink()  # the vocabulary must come from the checkpoint
     module, _ = load_module(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert module.vocab == " .acehmnost"

@@ -105,13 +105,14 @@ class LanguageModel(pl.LightningModule):
         hp = self.hparams
         generator = torch.Generator(device=self.device).manual_seed(self.current_epoch)
         text = self.generate(hp.sample_prompt, hp.sample_length, hp.temperature, hp.top_k, generator)
-        self.print(f"\n--- sample, epoch {self.current_epoch}, temperature {hp.temperature} ---\n{text}\n---")
+        epoch = self.current_epoch + 1  # counted from 1, as the progress bar and checkpoint names count
+        self.print(f"\n--- sample, epoch {epoch}, temperature {hp.temperature} ---\n{text}\n---")
         if not self.trainer.is_global_zero:
             return
         for logger in self.trainer.loggers:
             if hasattr(logger, "log_text"):
                 logger.log_text(key="samples", columns=["epoch", "prompt", "temperature", "text"],
-                                data=[[self.current_epoch, hp.sample_prompt, hp.temperature, text]],
+                                data=[[epoch, hp.sample_prompt, hp.temperature, text]],
                                 step=self.global_step)
 
     @torch.no_grad()
