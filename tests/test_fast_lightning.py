@@ -1,7 +1,6 @@
 """lab.run.fast_lightning: each patch removes per-step work and keeps Lightning's behaviour."""
 
 import inspect
-import subprocess
 import sys
 
 import pytest
@@ -25,31 +24,7 @@ def lab_patches(request):
         yield applied
 
 
-# --- applied only inside a run, undone after, skipped when Lightning lacks a name ---
-
-LIGHTNING_NAMES = """
-from pytorch_lightning.trainer import call
-from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultMetric
-from pytorch_lightning.core import module
-from pytorch_lightning.loops import training_epoch_loop
-names = lambda: [call._call_callback_hooks, call._call_lightning_module_hook, _ResultMetric.to,
-                 module.is_param_in_hook_signature, training_epoch_loop.is_param_in_hook_signature]
-"""
-
-
-@pytest.mark.unpatched
-def test_importing_the_lab_leaves_lightning_untouched():
-    script = LIGHTNING_NAMES + """
-import warnings
-import gymnasium, hydra, matplotlib.pyplot, torchmetrics, wandb  # third-party imports add filters of their own
-before, filters = names(), list(warnings.filters)
-import lab, lab.models, lab.models.classifier, lab.models.ppo, lab.train, lab.callbacks, lab.run.quiet, lab.run.fast_lightning
-assert names() == before, "importing the lab changed Lightning"
-assert warnings.filters == filters, "importing the lab changed the warning filters"
-"""
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-
+# --- applied only inside a run, undone after, skipped when Lightning lacks a name (importing: test_imports) ---
 
 @pytest.mark.unpatched
 def test_patches_are_applied_inside_and_undone_after():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -14,7 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from lab.models.optim import configure_optimizers
 from lab.models.train_log import TrainLog
-from lab.callbacks.viz import image_path, log_image, save_figure, save_labelled_grid
+from lab.callbacks.viz import image_path, log_image, new_figure, save_figure, save_labelled_grid
 
 
 class Classifier(pl.LightningModule):
@@ -77,7 +76,7 @@ class Classifier(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_accuracy("test")
         matrix = self.confusion.compute().cpu().numpy()
-        figure, axis = plt.subplots(figsize=(5, 5))
+        figure, axis = new_figure(figsize=(5, 5))
         axis.imshow(matrix, cmap="Blues")
         for (i, j), count in np.ndenumerate(matrix):
             axis.text(j, i, int(count), ha="center", va="center", fontsize=7)

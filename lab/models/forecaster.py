@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import matplotlib.pyplot as plt
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -19,7 +18,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
 from lab.models.optim import configure_optimizers
 from lab.models.train_log import TrainLog
-from lab.callbacks.viz import image_path, log_image, save_figure
+from lab.callbacks.viz import image_path, log_image, new_figure, save_figure
 
 METRICS = {"mse": MeanSquaredError, "mae": MeanAbsoluteError}
 
@@ -98,12 +97,12 @@ class Forecaster(pl.LightningModule):
 
     def _save_plot(self, stage: str) -> None:
         truth, forecast, naive = (torch.cat(part)[:self.hparams.plot_points].float().numpy() for part in zip(*self._plot))
-        figure, axis = plt.subplots(figsize=(10, 3.5))
+        figure, axis = new_figure(figsize=(10, 3.5))
         axis.plot(truth, label="truth", color="black", linewidth=1.2)
         axis.plot(forecast, label="forecast (1 step ahead)", color="tab:red", linewidth=1)
         axis.plot(naive, label="naive: last value", color="tab:gray", linewidth=0.8, linestyle="--")
         axis.set(xlabel=f"{stage} time step", ylabel="value",
-                 title=f"{stage} forecast vs truth, epoch {self.current_epoch}")
+                 title=f"{stage} forecast vs truth, epoch {self.current_epoch + 1}")
         axis.legend(loc="upper right", fontsize=8)
         key = f"{stage}/forecast"
         path = save_figure(figure, image_path(self.trainer, key))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib.pyplot as plt
 import pytorch_lightning as pl
 import torch
 
 from lab.errors import LabError
 from lab.models.gen_metrics import SampleMetrics, check_classifier_path, load_scorer
 from lab.nets.shapes import check_latent
-from lab.callbacks.viz import image_path, log_image, save_figure, save_image_grid
+from lab.callbacks.viz import image_path, log_image, new_figure, save_figure, save_image_grid
 
 
 class GenerativeModule(pl.LightningModule):
@@ -81,7 +80,7 @@ class GenerativeModule(pl.LightningModule):
         self.log(f"{stage}/classes_covered", float(result["classes_covered"]), prog_bar=True)
         if stage == "test" and self.trainer.is_global_zero:
             counts = result["class_counts"].numpy()
-            figure, axis = plt.subplots(figsize=(5, 3))
+            figure, axis = new_figure(figsize=(5, 3))
             axis.bar(range(len(counts)), counts)
             axis.set(xlabel="class predicted by the metric classifier", ylabel="generated samples",
                      xticks=range(len(counts)), title=f"{result['classes_covered']} of {len(counts)} classes covered")
