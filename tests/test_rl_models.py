@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import torch
 
@@ -61,15 +63,22 @@ def test_resume_continues_step_count(run_exp, tmp_path):
     assert resumed["train/env_steps"] == 512
 
 
-def test_solve_time_comes_from_the_periodic_deterministic_eval(run_exp):
+def test_solve_time_comes_from_the_periodic_deterministic_eval(run_exp, caplog):
     # the chain's optimum (0.4) is its solved threshold; evaluate every epoch and stop once solved
-    metrics = run_exp(["experiment=ppo_chain", "test=false", "model.eval_every=1", "model.stop_on_solve=true",
-                       "model.total_timesteps=20000"])
+    with caplog.at_level(logging.INFO, logger="lab"):
+        metrics = run_exp(["experiment=ppo_chain", "test=false", "model.eval_every=1", "model.stop_on_solve=true",
+                           "model.total_timesteps=20000"])
     assert metrics["eval/return_mean"] == pytest.approx(0.4, abs=1e-5)
     assert 0 < metrics["perf/solve_env_steps"] == metrics["train/env_steps"] < 20000
     assert 0 < metrics["time/solve_seconds"] <= metrics["time/fit_seconds"]
+    solved = [r.getMessage() for r in caplog.records if r.getMessage().startswith("solved at")]
+    assert solved == [f"solved at {int(metrics['perf/solve_env_steps']):,} env steps, "
+                      f"{metrics['time/solve_seconds']:.1f} s: eval/return_mean 0.4 >= 0.4; "
+                      "stopping (model.stop_on_solve)"]
+    caplog.clear()
     unsolved = run_exp(["experiment=ppo_chain", "test=false", "model.total_timesteps=256"], subdir="b")
     assert "time/solve_seconds" not in unsolved and "perf/solve_env_steps" not in unsolved
+    assert not [r for r in caplog.records if r.getMessage().startswith("solved at")]
 
 
 def test_unknown_env_in_experiment_is_a_lab_error(run_exp):

@@ -237,6 +237,10 @@ class RLModule(pl.LightningModule):
             self.solve_seconds, self.solve_env_steps = self._train_seconds, self.env_steps
             if self.hparams.stop_on_solve:
                 self.trainer.should_stop = True
+            if self.trainer.is_global_zero:
+                then = "stopping (model.stop_on_solve)" if self.hparams.stop_on_solve else "training on"
+                log.info("solved at %s env steps, %.1f s: eval/return_mean %.4g >= %.4g; %s", f"{self.env_steps:,}",
+                         self.solve_seconds, returns.mean(), self.solved_threshold, then)
         return {"eval/return_mean": float(returns.mean()), "eval/return_std": float(returns.std())}
 
     def evaluate(self, episodes: int, deterministic: bool = True, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
