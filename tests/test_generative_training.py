@@ -73,7 +73,7 @@ def test_vae_elbo_improves_and_importance_weighting_tightens_it(run_exp, tmp_pat
     # the latest picture of each kind (named by the epoch that drew it) and the final ones; earlier epochs' go to
     # the logger only
     assert images == ["test_reconstructions.png", "test_samples.png", "test_traversal.png",
-                      "val_reconstructions_epoch004.png", "val_samples_epoch004.png", "val_traversal_epoch004.png"]
+                      "val_reconstructions_epoch005.png", "val_samples_epoch005.png", "val_traversal_epoch005.png"]
     # 32 inputs + 32 reconstructions, 8 a row, 3 screen pixels per image pixel
     recon = plt.imread(next((tmp_path / "run" / "images").glob("test_reconstructions.png")))
     assert recon.shape[:2] == ((8 * 30 + 2) * 3, (8 * 30 + 2) * 3)
@@ -100,7 +100,7 @@ def test_gan_fixed_noise_pictures_every_epoch_and_sampling(run_exp, tmp_path, on
              "+trainer.limit_val_batches=1", "model.sample_metrics=false", "test=false",
              "callbacks.model_checkpoint.monitor=null"])  # no val/fd without sample metrics
     images = sorted(p.name for p in (tmp_path / "run" / "images").iterdir())
-    assert images == ["train_fixed_noise_samples_epoch001.png"]  # the latest only, named by its epoch
+    assert images == ["train_fixed_noise_samples_epoch002.png"]  # the latest only, named by its epoch
     gan, _ = load_module(tmp_path / "run" / "checkpoints" / "last.ckpt")
     samples = gan.sample(10, seed=3)
     assert samples.shape == (10, 1, 28, 28) and 0 <= float(samples.min()) and float(samples.max()) <= 1

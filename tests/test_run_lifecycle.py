@@ -117,5 +117,5 @@ def test_pictures_keep_the_latest_epoch_and_the_final_ones(run_exp, tmp_path):
              "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"])
     names = sorted(p.name for p in (tmp_path / "run" / "images").iterdir())
     per_epoch = [n for n in names if "_epoch" in n]
-    assert per_epoch and all(n.endswith("_epoch002.png") for n in per_epoch), names  # epochs 0, 1, 2: only the last
+    assert per_epoch and all(n.endswith("_epoch003.png") for n in per_epoch), names  # epochs 1, 2, 3: only the last
     assert any(n.startswith("test_") and "_epoch" not in n for n in names), names

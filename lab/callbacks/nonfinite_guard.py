@@ -31,6 +31,6 @@ class NonFiniteLossGuard(pl.Callback):
         last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
         saved = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was saved before it"
         raise LabError(f"training loss became {loss} at global step {trainer.global_step} "
-                       f"(epoch {trainer.current_epoch}, batch {batch_idx}); {saved}. "
+                       f"(epoch {trainer.current_epoch + 1}, batch {batch_idx}); {saved}. "
                        "Lower the learning rate (model.optimizer.lr=...) or enable gradient clipping "
                        "(trainer.gradient_clip_val=1.0), then resume with ckpt_path=...")
