@@ -16,31 +16,29 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import pytorch_lightning as pl
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ProgressBar
-from pytorch_lightning.loggers import WandbLogger
 
-from lab.run import fast_lightning, quiet
-from lab.callbacks import ConfigInCheckpoint
-from lab.run.checkpoint import ResumePoint, read_resume_point
-from lab.run.config_checks import check_config, check_overrides
 from lab.errors import LabError
+from lab.run import quiet
+from lab.run.config_checks import check_config, check_overrides
 from lab.run.resources import CONF_DIR
-from lab.run.run_dir import remove_if_unused, resume_run_dir
-from lab.run.scale import prepare as prepare_scale
-from lab.run.summary import print_metrics
-from lab.run.wandb_mode import choose_wandb_mode
+from lab.run.run_dir import new_run_dir, remove_if_unused, resume_run_dir
+
+if TYPE_CHECKING:  # torch, Lightning and the models load when a run starts, so `lab-train --help` answers at once
+    import pytorch_lightning as pl
+
+    from lab.run.checkpoint import ResumePoint
 
 log = logging.getLogger("lab")
 
 
 def _build(node: DictConfig, **extra):
     """`instantiate`, except that a LabError raised inside (bad env id, bad shape, ...) reaches the user unwrapped."""
+    from hydra.utils import instantiate
+
     try:
         return instantiate(node, _convert_="all", **extra)
     except Exception as error:  # Hydra wraps it in InstantiationException
@@ -66,6 +64,8 @@ def _build_loggers(cfg: DictConfig, resume: ResumePoint | None) -> list:
         if node is None or "_target_" not in node:
             continue
         if "Wandb" in str(node.get("_target_", "")):
+            from lab.run.wandb_mode import choose_wandb_mode
+
             choose_wandb_mode()
             run_id = resume.wandb_id if resume else None
             loggers.append(_build(node, **({"id": run_id, "resume": "allow"} if run_id else {})))
@@ -82,6 +82,17 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         except (TypeError, ValueError):
             continue
     return flat
+
+
+@contextlib.contextmanager
+def _reported(interrupt, overrides: list[str]):
+    """Turn the ways Lightning ends on a signal (SIGTERMException, an exit after Ctrl+C) into RunInterrupted."""
+    try:
+        yield
+    except BaseException:
+        if interrupt is None or interrupt.signal is None:
+            raise
+        raise interrupt.stopped(overrides) from None
 
 
 @contextlib.contextmanager
@@ -113,8 +124,33 @@ def _end_process_group() -> None:
         dist.destroy_process_group()
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    """Fit (and test) the experiment described by `cfg`; write metrics.json; return the metrics."""
+def _interrupt_checkpoint(callbacks: list, trainer_cfg: DictConfig):
+    """The callback that saves `checkpoints/interrupted.ckpt` on SIGTERM or Ctrl+C, beside the run's ModelCheckpoint
+    (none for a run that keeps no checkpoints)."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from lab.run.interrupt import InterruptCheckpoint
+
+    keeper = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    if keeper is None or keeper.dirpath is None or not trainer_cfg.get("enable_checkpointing", True):
+        return None
+    return InterruptCheckpoint(keeper.dirpath)
+
+
+def run(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, float]:
+    """Fit (and test) the experiment described by `cfg`; write metrics.json; return the metrics. On SIGTERM or
+    Ctrl+C it saves the step reached and raises `lab.run.interrupt.RunInterrupted`, whose message gives the command
+    that resumes the run (`overrides` plus its ckpt_path)."""
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+    from pytorch_lightning.callbacks import ProgressBar
+    from pytorch_lightning.loggers import WandbLogger
+
+    from lab.callbacks import ConfigInCheckpoint
+    from lab.run import fast_lightning
+    from lab.run.checkpoint import read_resume_point
+    from lab.run.scale import prepare as prepare_scale
+
     quiet.install()
     check_config(cfg)
     prepare_scale(cfg)
@@ -132,6 +168,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     callbacks = _instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(resolved)]
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    interrupt = _interrupt_checkpoint(callbacks, cfg.trainer)
+    callbacks += [interrupt] if interrupt else []
     loggers = _build_loggers(cfg, resume)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                       default_root_dir=str(output_dir))
@@ -140,7 +178,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(resolved)
 
-    with fast_lightning.patched(cfg.get("trainer_patches", True)):
+    with fast_lightning.patched(cfg.get("trainer_patches", True)), _reported(interrupt, list(overrides)):
         start = time.perf_counter()
         with _frozen_heap():
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -182,29 +220,56 @@ def compose_config(overrides: list[str] | tuple[str, ...] = (), output_dir: str 
         raise
 
 
-def run_experiment(overrides: list[str] | tuple[str, ...] = (), output_dir: str | Path | None = None) -> dict[str, float]:
-    """Compose and run in this process; what tests, sweeps and benchmarks call. `output_dir` defaults to the
-    checkpoint's own run directory when `ckpt_path=` resumes a run, else outputs/api."""
+def run_experiment(overrides: list[str] | tuple[str, ...] = (), output_dir: str | Path | None = None) -> dict[str, Any]:
+    """Compose and run in this process; what tests, sweeps and benchmarks call. Returns the metrics and, under
+    "run_dir", the run directory (a string): `output_dir` when given; the checkpoint's own run directory when
+    `ckpt_path=` resumes a run; else a new `outputs/<name>/<date>_<time>`, as `lab-train` makes, one per call."""
     quiet.install()
     overrides = list(overrides)
     if output_dir is None:
         ckpt = next((o.split("=", 1)[1] for o in overrides if o.startswith("ckpt_path=")), None)
-        output_dir = (resume_run_dir(ckpt) if ckpt else None) or "outputs/api"
-    return run(compose_config(overrides, output_dir))
+        output_dir = resume_run_dir(ckpt) if ckpt else None
+    if output_dir is not None:
+        cfg = compose_config(overrides, output_dir)
+        metrics: dict[str, Any] = run(cfg, overrides)
+    else:
+        cfg = compose_config(overrides)
+        new = new_run_dir(cfg.name)
+        cfg.paths.output_dir = str(new)
+        try:
+            metrics = run(cfg, overrides)
+        finally:
+            remove_if_unused(new, ())  # a refused run leaves no empty folder behind
+    metrics["run_dir"] = str(cfg.paths.output_dir)
+    return metrics
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    output_dir = Path(cfg.paths.output_dir)
-    try:
-        metrics = run(cfg)
-    except LabError as error:
-        from hydra.core.hydra_config import HydraConfig
+    from hydra.core.hydra_config import HydraConfig
 
-        remove_if_unused(output_dir, (".hydra", f"{HydraConfig.get().job.name}.log"))
+    from lab.run.interrupt import RunInterrupted
+
+    output_dir = Path(cfg.paths.output_dir)
+    hydra_files = (".hydra", f"{HydraConfig.get().job.name}.log")
+    try:
+        metrics = run(cfg, list(HydraConfig.get().overrides.task))
+    except LabError as error:
+        remove_if_unused(output_dir, hydra_files)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    if pl.utilities.rank_zero_only.rank == 0:
+    except RunInterrupted as stop:
+        print(stop, file=sys.stderr, flush=True)
+        sys.exit(stop.exit_code)
+    except KeyboardInterrupt:  # before fitting started or after it ended: nothing to resume
+        remove_if_unused(output_dir, hydra_files)
+        print("SIGINT: stopped outside training; nothing was saved", file=sys.stderr)
+        sys.exit(130)
+    from pytorch_lightning.utilities import rank_zero_only
+
+    from lab.run.summary import print_metrics
+
+    if rank_zero_only.rank == 0:
         print_metrics(metrics, output_dir / "metrics.json")
     objective = cfg.get("optimized_metric")
     return metrics.get(objective) if objective else None

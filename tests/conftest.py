@@ -26,7 +26,7 @@ def run_exp(tmp_path):
         out = tmp_path / subdir
         metrics = run_experiment((QUIET if quiet else []) + list(overrides), out)
         on_disk = json.loads((out / "metrics.json").read_text())
-        assert on_disk.keys() == metrics.keys()
+        assert metrics["run_dir"] == str(out.resolve()) and on_disk.keys() == metrics.keys() - {"run_dir"}
         return metrics
 
     return _run

@@ -21,6 +21,9 @@ def _batch_size(batch) -> int:
 class Throughput(pl.Callback):
     """Measures samples per second over each training epoch and logs it as `perf/samples_per_sec`."""
 
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.on_train_epoch_start(trainer, pl_module)  # a run resumed mid-epoch gets no on_train_epoch_start
+
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._samples, self._start = 0, time.perf_counter()
 

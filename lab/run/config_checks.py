@@ -63,9 +63,46 @@ def closest_keys(key: str, known: list[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(key, known, n=n, cutoff=0.75)
 
 
+def _group_options(group_dir) -> list[str]:
+    return sorted(str(p.relative_to(group_dir).with_suffix("")) for p in group_dir.rglob("*.yaml"))
+
+
+def closest_options(value: str, options: list[str], n: int = 5) -> list[str]:
+    """The options nearest to a misspelt one: those that contain it (`ppo` -> ppo_*), then the closest spellings."""
+    import difflib
+
+    containing = [o for o in options if len(value) >= 3 and value in o]
+    near = difflib.get_close_matches(value, options, n=n, cutoff=0.6)
+    return list(dict.fromkeys(containing + near))[:n]
+
+
+def check_group_options(groups) -> None:
+    """Raise a LabError naming the closest options for `group=option` when conf/<group>/<option>.yaml does not
+    exist (Hydra's own answer is a traceback and the whole listing)."""
+    from lab.run.resources import CONF_DIR
+
+    for override in groups:
+        group, value = override.key_or_group, override.value()
+        group_dir = CONF_DIR / group
+        if group.startswith("hydra") or override.is_delete() or not isinstance(value, str) or not group_dir.is_dir():
+            continue
+        if (group_dir / f"{value}.yaml").is_file():
+            continue
+        options = _group_options(group_dir)
+        near = closest_options(value, options)
+        if near:
+            hint = f"did you mean {' or '.join(near)}?"
+        elif len(options) <= 12:
+            hint = f"choose from {', '.join(options)}"
+        else:
+            hint = f"none is close; `lab-train --help` lists all {len(options)}"
+        raise LabError(f"unknown {group} {value!r} (no conf/{group}/{value}.yaml); {hint}")
+
+
 def check_overrides(overrides: list[str]) -> None:
-    """Raise a LabError for a `key=value` override whose key is not in the composed config, naming the closest
-    existing keys. Hydra's own hint (`+key=...`) would add the key and fail later with a TypeError."""
+    """Raise a LabError for a `group=option` whose option does not exist, or a `key=value` override whose key is not
+    in the composed config, naming the closest existing ones. Hydra's own hint for a key (`+key=...`) would add the
+    key and fail later with a TypeError."""
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
@@ -77,6 +114,7 @@ def check_overrides(overrides: list[str]) -> None:
     except HydraException:
         return  # a syntax error: Hydra's own message is the right one
     groups = [o for o in parsed if _is_group(o.key_or_group) or o.package is not None]
+    check_group_options([o for o in groups if not o.is_sweep_override()])
     if any(o.is_sweep_override() for o in groups):
         return
     keys = [o for o in parsed if o not in groups and not o.is_add() and not o.is_force_add()
@@ -87,7 +125,7 @@ def check_overrides(overrides: list[str]) -> None:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name="train", overrides=[o.input_line for o in groups])
     except HydraException:
-        return  # an unknown experiment or group option: Hydra lists the available ones
+        return  # a config that does not compose: Hydra's own message names the file
     missing = object()
     for override in keys:
         if OmegaConf.select(cfg, override.key_or_group, default=missing, throw_on_resolution_failure=False) is missing:

@@ -1,9 +1,28 @@
-"""The run directory: where a resumed run continues, and clearing what a refused run would leave behind."""
+"""The run directory: a new one per run, where a resumed run continues, and clearing what a refused run would
+leave behind."""
 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
+
+
+def new_run_dir(name: str, root: str | Path = "outputs") -> Path:
+    """Create and return `<root>/<name>/<date>_<time>`, the layout of `lab-train`'s run directories; a second run
+    started in the same second gets `..._<time>-1` (then -2, ...), never a folder another run already holds."""
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    parent = Path(root) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(10_000):
+        path = parent / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path.resolve()
+    raise FileExistsError(f"no free run directory under {parent} for {stamp}")
+
 
 def resume_run_dir(ckpt_path: str | Path) -> Path | None:
     """`<run dir>/checkpoints/last.ckpt` -> `<run dir>`; None when the file does not sit in a run's checkpoints/."""

@@ -1,0 +1,96 @@
+"""A run stopped by SIGTERM (a cluster's preemption, `kill`) or Ctrl+C saves the step it reached, says in one line
+how to resume, and ends with the signal's exit status (143, 130).
+
+Lightning turns SIGTERM into `SIGTERMException` at the next batch boundary and Ctrl+C into a KeyboardInterrupt;
+either way it calls every callback's `on_exception`, where Lightning's `OnExceptionCheckpoint` saves. It is held
+rather than registered: a registered one makes Lightning resume any `fit(ckpt_path=None)` from the newest
+checkpoint it finds in the run directory, where the lab resumes only from an explicit `ckpt_path=`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import signal
+from pathlib import Path
+
+from pytorch_lightning import Callback
+from pytorch_lightning.callbacks import OnExceptionCheckpoint
+from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+FILENAME = "interrupted"  # <run dir>/checkpoints/interrupted.ckpt
+
+# Lightning's own lines for the same event; the lab's one line replaces them.
+_LIGHTNING_LINES = {"pytorch_lightning.trainer.connectors.signal_connector": "Received SIGTERM",
+                    "pytorch_lightning.utilities.rank_zero": "Detected KeyboardInterrupt",
+                    "pytorch_lightning.trainer.connectors.checkpoint_connector": "`weights_only` was not set"}
+
+
+class _DropLine(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+def _drop_lightning_lines() -> None:
+    for name, text in _LIGHTNING_LINES.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropLine) for f in logger.filters):
+            logger.addFilter(_DropLine(text))
+
+
+def resume_command(overrides: list[str], checkpoint: str | Path) -> str:
+    """`lab-train <the run's overrides> ckpt_path=<checkpoint>`, quoted for a POSIX shell."""
+    kept = [o for o in overrides if not o.startswith(("ckpt_path=", "paths.output_dir="))]
+    return shlex.join(["lab-train", *kept, f"ckpt_path={checkpoint}"])
+
+
+class RunInterrupted(Exception):
+    """A run ended by a signal; `str()` is the one line to show, `exit_code` the conventional status (128 + the
+    signal's number), `checkpoint` the file it saved (None when it was stopped outside fitting)."""
+
+    def __init__(self, signum: int, message: str, checkpoint: Path | None = None) -> None:
+        self.signal = signal.Signals(signum)
+        self.exit_code = 128 + int(self.signal)
+        self.checkpoint = checkpoint
+        super().__init__(f"{self.signal.name}: {message}")
+
+
+class InterruptCheckpoint(Callback):
+    """`OnExceptionCheckpoint` for the two interrupts while fitting only: a crash (a non-finite loss, a bug) keeps
+    the last good checkpoint rather than saving the broken state, and an interrupted test has nothing to resume.
+    The file is deleted when a run ends normally."""
+
+    def __init__(self, dirpath: str | Path) -> None:
+        self.saver = OnExceptionCheckpoint(str(dirpath), filename=FILENAME)
+        self.signal: signal.Signals | None = None
+        self.saved_step: int | None = None
+        _drop_lightning_lines()
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException):
+            self.signal = signal.SIGTERM
+        elif isinstance(exception, KeyboardInterrupt):
+            self.signal = signal.SIGINT
+        else:
+            return
+        if trainer.state.fn == TrainerFn.FITTING:
+            self.saver.on_exception(trainer, pl_module, exception)
+            self.saved_step = trainer.global_step
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        self.saver.teardown(trainer, pl_module, stage)
+
+    def stopped(self, overrides: list[str]) -> RunInterrupted:
+        """The exception that reports this interrupt: where the checkpoint is and the command that resumes it."""
+        assert self.signal is not None
+        if self.saved_step is None:
+            return RunInterrupted(self.signal, f"stopped after training finished; its checkpoints are in "
+                                               f"{self.saver.dirpath}")
+        path = Path(self.saver.ckpt_path).resolve()
+        return RunInterrupted(self.signal, f"stopped at global step {self.saved_step}, saved {path}; "
+                                           f"resume with: {resume_command(overrides, path)}", path)
