@@ -1,13 +1,17 @@
 """A run as a user meets it: resume continues the same run, refused runs leave nothing, errors name the fix."""
 
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from lab.run.checkpoint import WANDB_ID_KEY
 from lab.run.config_checks import closest_keys
+from lab.run.run_dir import new_run_dir
 from lab.errors import LabError
 from lab.train import compose_config, run_experiment
 
@@ -119,3 +123,25 @@ def test_pictures_keep_the_latest_epoch_and_the_final_ones(run_exp, tmp_path):
     per_epoch = [n for n in names if "_epoch" in n]
     assert per_epoch and all(n.endswith("_epoch003.png") for n in per_epoch), names  # epochs 1, 2, 3: only the last
     assert any(n.startswith("test_") and "_epoch" not in n for n in names), names
+
+
+def test_api_runs_each_get_their_own_run_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = run_experiment(XOR + ["trainer.max_epochs=1", "seed=1"])
+    second = run_experiment(XOR + ["trainer.max_epochs=2", "seed=2"])
+    runs = sorted((tmp_path / "outputs" / "xor_mlp").iterdir())
+    assert len(runs) == 2 and sorted([first["run_dir"], second["run_dir"]]) == [str(r) for r in runs]
+    for metrics, epochs in ((first, 1), (second, 2)):
+        run_dir = Path(metrics["run_dir"])
+        assert json.loads((run_dir / "metrics.json").read_text())["trainer/global_step"] == epochs * 16
+        assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == epochs * 16
+        assert [p.name for p in (run_dir / "checkpoints").glob("*-v1.ckpt")] == []
+    with pytest.raises(LabError, match="model.optimizer.lr must be > 0"):
+        run_experiment(XOR + ["model.optimizer.lr=-1"])
+    assert sorted((tmp_path / "outputs" / "xor_mlp").iterdir()) == runs  # a refused run leaves no folder
+
+
+def test_run_directories_started_in_the_same_second_do_not_collide(tmp_path):
+    dirs = [new_run_dir("x", tmp_path) for _ in range(3)]
+    assert len(set(dirs)) == 3 and all(d.is_dir() and d.parent == tmp_path / "x" for d in dirs)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?", d.name) for d in dirs)
