@@ -111,8 +111,8 @@ def test_an_rl_bar_counts_the_runs_epochs_and_an_unknown_epoch_length_shows_no_p
 
 
 def test_the_metrics_fit_the_room_they_have():
-    items = {"train/loss_step": 0.31234, "train/loss_epoch": 0.4, "val/acc": 0.97, "eval/return_mean": 212.0}
-    assert short_metrics(items) == {"loss": "0.312", "val_acc": "0.97", "eval_return": "212"}
+    items = {"val/acc": 0.97, "train/loss_step": 0.31234, "train/loss_epoch": 0.4, "eval/return_mean": 212.0}
+    assert list(short_metrics(items).items()) == [("loss", "0.312"), ("val_acc", "0.97"), ("eval_return", "212")]
     assert short_metrics(items, epoch_over=True)["loss"] == "0.4"
     assert short_metrics(items, width=len("loss: 0.312 val_acc: 0.97")) == {"loss": "0.312", "val_acc": "0.97"}
 

@@ -47,13 +47,13 @@ def _format(value: object) -> str:
 def short_metrics(items: dict[str, object], limit: int = 4, width: int | None = None,
                   epoch_over: bool = False) -> dict[str, str]:
     """Shortened names and formatted values, at most `limit` of them and as many as fit in `width` characters
-    (`name: value`, space-separated). Of `x_step` and `x_epoch` one is kept: the step value while an epoch
-    runs, the epoch mean once it is over."""
+    (`name: value`, space-separated): training's first (`loss`, `return`), then the other stages' (`val_acc`).
+    Of `x_step` and `x_epoch` one is kept: the step value while an epoch runs, the epoch mean once it is over."""
     drop = "_step" if epoch_over else "_epoch"
     keep = "_epoch" if epoch_over else "_step"
     shown: dict[str, str] = {}
     used = -1
-    for key, value in items.items():
+    for key, value in sorted(items.items(), key=lambda item: item[0].rpartition("/")[0] not in ("", *SILENT_STAGES)):
         if key == "v_num" or (key.endswith(drop) and key[: -len(drop)] + keep in items):
             continue
         name, text = short_name(key), _format(value)
