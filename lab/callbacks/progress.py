@@ -130,10 +130,10 @@ class LabProgressBar(RichProgressBar):
         return short_metrics(super().get_metrics(trainer, pl_module), self.MAX_METRICS, self._metrics_room(),
                              self._epoch_over)
 
-    def _update_metrics(self, trainer, pl_module) -> None:
-        super()._update_metrics(trainer, pl_module)
-        if self.is_enabled:
+    def _update_metrics(self, trainer, pl_module) -> None:  # Lightning's, keeping what it hands the bar
+        if self.is_enabled and self._metric_component is not None:
             self.shown = self.get_metrics(trainer, pl_module)
+            self._metric_component.update(self.shown)
 
     # ----- epochs -------------------------------------------------------------------------------------------
     def _planned_epochs(self) -> int | None:
