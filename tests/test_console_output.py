@@ -142,6 +142,7 @@ def test_no_api_key_is_one_plain_info_line(monkeypatch, tmp_path, caplog):
     assert [(r.name, r.levelno) for r in caplog.records] == [("lab", logging.INFO)]
 
 
+@pytest.mark.slow  # two lab-train processes, ~25 s
 def test_a_run_at_80_columns_one_bar_line_no_restoring_lines_and_a_train_log(tmp_path):
     env = {**__import__("os").environ, "COLUMNS": "80", "WANDB_MODE": "offline"}
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), "experiment=xor_mlp",
@@ -161,6 +162,15 @@ def test_a_run_at_80_columns_one_bar_line_no_restoring_lines_and_a_train_log(tmp
     assert epoch == torch.load(best, weights_only=True)["epoch"] + 1 and 1 <= epoch <= 2
     log = (run_dir / "train.log").read_text()
     assert f"best checkpoint (val/loss" in log and "final metrics: {" in log and "testing" in log
+
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resumed = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), "experiment=xor_mlp",
+                              "trainer.max_epochs=3", "logger=csv", "test=false", f"ckpt_path={last}"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    out = resumed.stdout + resumed.stderr
+    assert "Restor" not in out and out.count(f"resumed from {last} at step 32 (epoch 3)") == 1
+    assert "resumed from" in (run_dir / "train.log").read_text()
 
 
 @pytest.mark.slow
