@@ -131,8 +131,11 @@ SMOKE = {
 
 @pytest.mark.parametrize("experiment", ["ppo_breakout", "dqn_breakout"])
 def test_atari_smoke_run_checkpoints_resumes_and_plays_a_game(run_exp, tmp_path, experiment):
-    from lab.run.checkpoint import read_checkpoint
+    import imageio.v2 as imageio
+
     from lab.commands import evaluate
+    from lab.rl.evaluate import record_episode
+    from lab.run.checkpoint import load_module, read_checkpoint
 
     common = [f"experiment={experiment}", *SMOKE[experiment], "model.eval_episodes=1", "model.num_threads=1",
               "callbacks.model_checkpoint.every_n_epochs=1"]
@@ -144,17 +147,28 @@ def test_atari_smoke_run_checkpoints_resumes_and_plays_a_game(run_exp, tmp_path,
     if experiment == "dqn_breakout":  # the frame buffer came along: one byte a pixel, each frame once
         assert checkpoint["lab_replay"]["frames"].dtype == torch.uint8
     resumed = run_exp([*common, f"ckpt_path={last}"], subdir="second")
+    # the counters go on from the checkpoint's
     assert resumed["train/env_steps"] == total
+    assert resumed["trainer/global_step"] > checkpoint["global_step"] > 0
+    assert resumed["train/episodes"] > checkpoint["lab_rl"]["episodes"] > 0
     assert resumed["perf/frames_per_sec"] == pytest.approx(4 * resumed["perf/env_steps_per_sec"])
-    assert resumed["train/game_score"] >= 0  # raw scores of whole games (a training episode is one life)
-    assert resumed["train/episodes"] >= 5
-    assert resumed["eval/episode_length"] > 0  # one whole game, raw score
+    # raw scores of whole games (a training episode is one life), and one whole evaluation game
+    assert np.isfinite(resumed["train/game_score"]) and np.isfinite(resumed["eval/return_mean"])
+    assert resumed["eval/episode_length"] > 0
 
-    out = tmp_path / "video"
+    # a video of one whole game: as many frames as the game has steps, the game's score
+    module, _ = load_module(tmp_path / "second" / "checkpoints" / "last.ckpt")
+    returns, lengths = module.evaluate(1, deterministic=True, seed=7)
+    act = lambda obs: module.act(obs, True)  # noqa: E731
+    for view, shape in (("game", (210, 160, 3)), ("agent", (252, 252, 3))):
+        # MP4 keeps every frame (a GIF merges repeated frames into longer ones)
+        path, score = record_episode(module.hparams.env_id, act, tmp_path / f"{view}.mp4", seed=7, view=view)
+        frames = imageio.mimread(path, memtest=False)
+        assert len(frames) == lengths[0] and score == returns[0] and frames[0].shape == shape
+
     metrics = evaluate.main([f"ckpt={tmp_path / 'second' / 'checkpoints' / 'last.ckpt'}", "episodes=1",
-                             "video=true", "wandb=false", f"out={out}"])
-    video = next(out.glob("*.gif"))
-    assert video.stat().st_size > 1000 and metrics["eval/return_mean"] >= 0
+                             "video=true", "wandb=false", f"out={tmp_path / 'cli'}"])
+    assert metrics["video"].endswith((".gif", ".mp4")) and np.isfinite(metrics["eval/return_mean"])
 
 
 @pytest.mark.parametrize("algorithm", ["ppo", "dqn"])

@@ -1,8 +1,9 @@
 """lab-evaluate: play an RL checkpoint for N episodes, print mean and std return; optionally record a video.
 
     lab-evaluate ckpt=outputs/ppo_cartpole/.../checkpoints/last.ckpt episodes=20
-    lab-evaluate ckpt=PATH episodes=5 video=true          # + <run dir>/videos/*.gif, logged to W&B
-format is gif or mp4; out is the video folder (default <run dir>/videos).
+    lab-evaluate ckpt=PATH episodes=5 video=true          # + <run dir>/videos/*.gif or *.mp4, logged to W&B
+format is auto (GIF up to 300 frames, MP4 above), gif or mp4; out is the video folder (default <run dir>/videos);
+video_view (Atari) is game (the game's RGB screen) or agent (the 84x84 grayscale frames the agent sees).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 from lab.commands.args import parse_args, run_cli
 from lab.errors import LabError
 
-DEFAULTS = {"ckpt": None, "episodes": 20, "deterministic": True, "seed": 12345, "video": False, "format": "gif",
-            "out": None, "wandb": True}
+DEFAULTS = {"ckpt": None, "episodes": 20, "deterministic": True, "seed": 12345, "video": False, "format": "auto",
+            "video_view": "game", "out": None, "wandb": True}
 
 
 def log_video(path: Path, name: str, out_dir: Path, metrics: dict) -> None:
@@ -31,8 +32,10 @@ def log_video(path: Path, name: str, out_dir: Path, metrics: dict) -> None:
 
 def evaluate(argv: list[str]) -> dict:
     args = parse_args(argv, DEFAULTS, required=("ckpt",))
-    if args["format"] not in ("gif", "mp4"):
-        raise LabError(f"format={args['format']} is not supported; use format=gif or format=mp4")
+    if args["format"] not in ("auto", "gif", "mp4"):
+        raise LabError(f"format={args['format']} is not supported; use format=auto, format=gif or format=mp4")
+    if args["video_view"] not in ("game", "agent"):
+        raise LabError(f"video_view={args['video_view']} is not supported; use video_view=game or video_view=agent")
     if int(args["episodes"]) < 1:
         raise LabError(f"episodes must be >= 1, got {args['episodes']}")
     from lab.run.checkpoint import load_module
@@ -54,9 +57,10 @@ def evaluate(argv: list[str]) -> dict:
 
         run_dir = Path(args["ckpt"]).resolve().parent.parent
         out_dir = Path(args["out"]) if args["out"] else run_dir / "videos"
-        path = out_dir / f"{cfg.get('name', 'agent')}_episode.{args['format']}"
+        suffix = "" if args["format"] == "auto" else f".{args['format']}"
+        path = out_dir / f"{cfg.get('name', 'agent')}_episode{suffix}"
         path, total = record_episode(env_id, lambda obs: module.act(obs, bool(args["deterministic"])), path,
-                                     seed=int(args["seed"]))
+                                     seed=int(args["seed"]), view=args["video_view"])
         print(f"video: {path} (return {total:.2f})")
         metrics["video"] = str(path)
         if args["wandb"]:

@@ -46,19 +46,23 @@ class AtariVec:
     frame_skip = 4
 
     def __init__(self, env_id: str, num_envs: int, train: bool = True, num_threads: int = 0,
-                 stack: int = 4, size: int = 84, noop_max: int = 30) -> None:
+                 stack: int = 4, size: int = 84, noop_max: int = 30, screen: bool = False) -> None:
+        """`screen=True`: observations are the game's own RGB screen (N, 1, 210, 160, 3), for a person to watch;
+        with the same seed and actions such an env plays the same game as the agent's."""
         import ale_py
 
         register_ale()
         spec = gym.spec(env_id)
         kwargs = spec.kwargs
         self.train = train
+        height, width = (210, 160) if screen else (size, size)
         self.env = ale_py.AtariVectorEnv(
             kwargs["game"], num_envs, num_threads=num_threads,
             repeat_action_probability=kwargs.get("repeat_action_probability", 0.0),
             full_action_space=kwargs.get("full_action_space", False),
             max_num_frames_per_episode=kwargs.get("max_num_frames_per_episode", 108_000),
-            img_height=size, img_width=size, grayscale=True, stack_num=stack, frameskip=self.frame_skip, maxpool=True,
+            img_height=height, img_width=width, grayscale=not screen, stack_num=1 if screen else stack,
+            frameskip=self.frame_skip, maxpool=True,
             noop_max=noop_max, episodic_life=False, life_loss_info=True, reward_clipping=False,
             use_fire_reset=True)
         self.num_envs = num_envs
