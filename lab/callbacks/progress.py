@@ -83,12 +83,12 @@ class CountColumn(ProgressColumn):
 
 
 class ClockColumn(ProgressColumn):
-    """Time spent and, once rich can estimate it, time left: `1:05<0:40` (tqdm's notation), or `1:05`."""
+    """Time spent and, while rich can estimate it, time left: `1:05<0:40` (tqdm's notation), or `1:05`."""
 
     def render(self, task) -> Text:
         elapsed = task.finished_time if task.finished else task.elapsed
         spent = _clock(elapsed or 0)
-        remaining = task.time_remaining if task.total and math.isfinite(task.total) else None
+        remaining = task.time_remaining if not task.finished and task.total and math.isfinite(task.total) else None
         return Text(spent if remaining is None else f"{spent}<{_clock(remaining)}", style="dim")
 
 
