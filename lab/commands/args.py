@@ -49,16 +49,22 @@ def help_text(doc: str, defaults: dict[str, Any], required: tuple[str, ...] = ()
 
 def run_cli(main, argv: list[str] | None = None, doc: str = "", defaults: dict[str, Any] | None = None,
             required: tuple[str, ...] = ()):
-    """Call `main(argv)`: `-h`/`--help` prints the usage and keys; a LabError is one line on stderr and exit 2."""
+    """Call `main(argv)`: `-h`/`--help` prints the usage and keys; a LabError is one line on stderr and exit 2.
+
+    Called from Python with `argv`, it returns what `main` returns. As a console command (`argv` None: the words
+    of sys.argv) it returns None, so that the launcher's `sys.exit(...)` exits 0 after the command printed its
+    result once."""
     from lab.run import quiet
 
-    argv = sys.argv[1:] if argv is None else argv
+    console = argv is None
+    argv = sys.argv[1:] if console else argv
     if any(word in ("-h", "--help") for word in argv):
         print(help_text(doc, defaults or {}, required))
         return None
     quiet.install()
     try:
-        return main(argv)
+        result = main(argv)
     except LabError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    return None if console else result

@@ -36,13 +36,20 @@ def _command(name: str, options: dict, write: bool) -> str:
     return shlex.join(words + (["--write"] if write else []))
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """Bad input is one line and exit 2, as with every lab command (argparse would print its usage first)."""
+        print(f"error: {message}; `lab-bench --help` lists the sections and options", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (`lab-bench`)."""
     from lab.bench._docs import stamp, write_block
     from lab.run import quiet
 
     available = sections()
-    parser = argparse.ArgumentParser(prog="lab-bench", description=__doc__,
+    parser = _Parser(prog="lab-bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sections", nargs="*", help=f"any of: {', '.join(available)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and steps: a smoke run (not writable)")
