@@ -2,8 +2,8 @@
 
 metrics.json keeps every key Lightning and the loggers know (`train/loss_epoch` is the loggers' name of the
 epoch mean `train/loss`). The table leaves out a key that only repeats another's value under a second name:
-`x_epoch` beside an equal `x`, and `trainer/global_step` beside an equal `train/grad_steps` (off-policy RL, whose
-gradient steps are the trainer's steps). The whole dict also goes to the run's train.log (logger `lab.record`).
+`x_epoch` beside an equal `x`, `trainer/global_step` beside an equal `train/grad_steps` (off-policy RL, whose
+gradient steps are the trainer's steps), and one rank's env steps per second beside the run's in a one-process run. The whole dict also goes to the run's train.log (logger `lab.record`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 record = logging.getLogger("lab.record")
 
-ALIASES = {"trainer/global_step": "train/grad_steps"}  # key -> the key it repeats when their values are equal
+# key -> the key it repeats when their values are equal
+ALIASES = {"trainer/global_step": "train/grad_steps", "perf/rank_env_steps_per_sec": "perf/env_steps_per_sec"}
 
 
 def _format(value: float) -> str:
