@@ -20,7 +20,7 @@ class Logs(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self.layer(batch[0]).pow(2).mean()
-        self.losses.append((float(loss), len(batch[0])))
+        self.losses.append((float(loss.detach()), len(batch[0])))
         if self.use_train_log:
             self.train_log.step(self, "train/loss", loss, batch_size=len(batch[0]), prog_bar=True)
         else:
