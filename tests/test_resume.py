@@ -61,14 +61,14 @@ def test_checkpoint_rebuilds_module_alone(run_exp, tmp_path):
 
 
 class HoldAtStep(pl.Callback):
-    """Used by the signal tests inside `lab-train`: at global step `step` of a fresh run, write `marker` and wait
-    (at most 60 s) for a signal, so that the test kills the run at exactly that step."""
+    """Used by the signal tests inside `lab-train`: once a fresh run reaches global step `step`, write `marker` and
+    wait (at most 60 s) for a signal, so that the test kills the run at a known step."""
 
     def __init__(self, marker: str, step: int) -> None:
         self.marker, self.step = Path(marker), step
 
     def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.ckpt_path is not None or trainer.global_step != self.step:
+        if trainer.ckpt_path is not None or trainer.global_step < self.step or self.marker.exists():
             return
         self.marker.write_text(str(trainer.global_step))
         deadline = time.monotonic() + 60
