@@ -11,6 +11,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 
 class EpochCheckpoint(ModelCheckpoint):
+    @property
+    def state_key(self) -> str:
+        # ModelCheckpoint's own key, so checkpoints saved under either class restore the best score on resume.
+        return "ModelCheckpoint" + super().state_key.removeprefix(type(self).__qualname__)
+
     def format_checkpoint_name(self, metrics, filename=None, ver=None, prefix=None) -> str:
         if "epoch" in metrics:
             metrics = {**metrics, "epoch": metrics["epoch"] + 1}
