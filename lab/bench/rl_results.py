@@ -104,12 +104,9 @@ def _sb3(algorithm: str, env_id: str, seed: int, steps: int, hyperparameters: di
 
 def _plot(experiment: str, runs: list[dict], published: float | None, label: str = "RL-Zoo (final)",
           seeds=SEEDS) -> Path:
-    import matplotlib
+    from lab.callbacks.viz import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(5, 3.2))
+    figure, axis = new_figure(figsize=(5, 3.2))
     for seed, run in zip(seeds, runs):
         if run.get("curve"):
             steps, returns = zip(*run["curve"])
@@ -117,11 +114,11 @@ def _plot(experiment: str, runs: list[dict], published: float | None, label: str
     if published is not None:
         axis.axhline(published, color="black", linestyle="--", linewidth=1, label=label)
     axis.set(xlabel="env steps", ylabel="train episode return (mean of last 20)", title=experiment)
-    axis.legend(fontsize=7)
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(fontsize=7)
     CURVES_DIR.mkdir(parents=True, exist_ok=True)
     path = CURVES_DIR / f"{experiment}.png"
     figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
     return path
 
 
