@@ -15,7 +15,8 @@ from lab.errors import LabError
 def write_idx(path, array: np.ndarray, gz: bool = False) -> None:
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
     data = header + array.astype(np.uint8).tobytes()
-    (gzip.open if gz else open)(path, "wb").write(data)
+    with (gzip.open if gz else open)(path, "wb") as f:
+        f.write(data)
 
 
 def write_mnist(root, n_train=60, n_test=20, gz=False):
