@@ -128,4 +128,4 @@ def test_sample_script_refuses_a_classifier_checkpoint(classifier_ckpt, capsys):
     with pytest.raises(SystemExit) as exit_:  # the console command: one line on stderr, status 2
         sample_main([f"ckpt={classifier_ckpt}"])
     assert exit_.value.code == 2
-    assert "holds a Classifier, which cannot sample; give a VAE or GAN checkpoint" in capsys.readouterr().err
+    assert "holds a Classifier, which cannot sample; give a generative checkpoint" in capsys.readouterr().err

@@ -134,16 +134,25 @@ class SampleMetrics:
     def num_real(self) -> int:
         return sum(len(r) for r in self.real)
 
-    def compute(self, generate: Callable[[int], torch.Tensor], n: int | None = None, chunk: int = 500) -> dict:
-        """{'fd', 'classes_covered', 'class_counts'} for `n` (default: as many as real) generated images."""
+    def compute(self, generate: Callable[[int, torch.Tensor | None], torch.Tensor], n: int | None = None,
+                chunk: int = 500, num_classes: int | None = None) -> dict:
+        """{'fd', 'classes_covered', 'class_counts'} for `n` (default: as many as real) images from
+        `generate(n, labels)`; with `num_classes` (a conditional model) labels are balanced (i % num_classes) and
+        'class_agreement' is the fraction of images the classifier assigns to the class they were drawn for."""
         n = n or self.num_real
         if self.num_real < 2 or n < 2:
             raise LabError("the Fréchet distance needs at least 2 real and 2 generated images")
-        fake, labels = [], []
+        wanted = torch.arange(n) % num_classes if num_classes else None
+        fake, predicted = [], []
         for start in range(0, n, chunk):
-            features, predicted = self.scorer(generate(min(chunk, n - start)))
+            labels = wanted[start:start + chunk] if wanted is not None else None
+            features, classes = self.scorer(generate(min(chunk, n - start), labels))
             fake.append(features.cpu())
-            labels.append(predicted.cpu())
+            predicted.append(classes.cpu())
+        predicted = torch.cat(predicted)
         fd = frechet_distance(*feature_stats(torch.cat(self.real)), *feature_stats(torch.cat(fake)))
-        counts = torch.bincount(torch.cat(labels), minlength=self.scorer.num_classes)
-        return {"fd": fd, "classes_covered": class_coverage(counts), "class_counts": counts}
+        counts = torch.bincount(predicted, minlength=self.scorer.num_classes)
+        result = {"fd": fd, "classes_covered": class_coverage(counts), "class_counts": counts}
+        if wanted is not None:
+            result["class_agreement"] = float((predicted == wanted).float().mean())
+        return result
