@@ -26,6 +26,16 @@ def test_ppo_runs_the_configured_update_passes(run_exp):
         assert key in metrics, key
 
 
+def test_a_run_gives_the_caller_its_thread_count_back(run_exp):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run_exp(["experiment=ppo_cartpole", *FAST, "model.total_timesteps=128", "model.num_threads=1"])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_ppo_target_kl_stops_the_passes_early(run_exp):
     metrics = run_exp(["experiment=ppo_cartpole", *FAST, "model.total_timesteps=128", "model.update_epochs=5",
                        "model.num_minibatches=4", "model.target_kl=0.0"])

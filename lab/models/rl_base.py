@@ -127,7 +127,14 @@ class RLModule(pl.LightningModule):
     # ----- envs -------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         if self.hparams.num_threads:
+            self._caller_threads = torch.get_num_threads()
             torch.set_num_threads(self.hparams.num_threads)
+
+    def teardown(self, stage: str) -> None:
+        """Give the caller (a notebook, a sweep's next trial) back the thread count it had."""
+        threads = self.__dict__.pop("_caller_threads", None)
+        if threads is not None:
+            torch.set_num_threads(threads)
 
     def rank_seed(self) -> int:
         return self.hparams.seed + self.global_rank * self.hparams.num_envs
