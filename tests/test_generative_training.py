@@ -129,3 +129,21 @@ def test_sample_script_refuses_a_classifier_checkpoint(classifier_ckpt, capsys):
         sample_main([f"ckpt={classifier_ckpt}"])
     assert exit_.value.code == 2
     assert "holds a Classifier, which cannot sample; give a generative checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_conditional_vae_draws_the_class_it_is_asked_for(run_exp, tmp_path, one_thread, capsys):
+    metrics = run_exp(["experiment=cvae_mnist5k", "trainer.max_epochs=3"])
+    assert metrics["test/class_agreement"] >= 0.9, metrics  # measured 0.99 after 5 epochs
+    assert metrics["test/classes_covered"] == 10
+
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    sample_main([f"ckpt={ckpt}", "n=8", "label=7", f"out={tmp_path / 'sevens.png'}"])
+    assert "wrote 8 samples of cvae_mnist5k (class 7)" in capsys.readouterr().out
+    sample_main([f"ckpt={ckpt}", "n=30", f"out={tmp_path / 'classes.png'}"])  # no label: one row per class
+    assert "wrote 30 samples of cvae_mnist5k (one row per class)" in capsys.readouterr().out
+    assert plt.imread(tmp_path / "classes.png").shape[:2] == ((10 * 30 + 2) * 3, (3 * 30 + 2) * 3)
+    with pytest.raises(SystemExit):
+        sample_main([f"ckpt={ckpt}", "steps=10"])
+    assert "unknown argument(s) steps; keys: ckpt, n, out, seed, nrow, label, denoise; sampler options of VAE: none" \
+        in capsys.readouterr().err

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from lab.errors import LabError
-from lab.models.gen_metrics import class_coverage, frechet_distance, load_scorer
+from lab.models.gen_metrics import ClassifierFeatures, SampleMetrics, class_coverage, load_scorer
 from lab.models.vae import gaussian_log_density, kl_standard_normal, reparameterize
 from lab.nets.gan import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from lab.nets.vae import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
@@ -39,14 +39,28 @@ def test_kl_closed_form_matches_monte_carlo():
     assert float(kl_standard_normal(zeros, zeros)) == 0.0
 
 
-def test_frechet_distance_of_gaussians_in_closed_form():
-    mu1, mu2 = torch.tensor([0.0, 1.0]), torch.tensor([3.0, 1.0])
-    s1, s2 = torch.diag(torch.tensor([4.0, 1.0])), torch.diag(torch.tensor([1.0, 9.0]))
-    # ||mu1 - mu2||^2 + sum (sqrt(a) - sqrt(b))^2 for diagonal covariances
-    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(9.0 + 1.0 + 4.0, abs=1e-9)
-    a = torch.randn(50, 5)
-    cov = a.T @ a / 50
-    assert frechet_distance(mu1.new_zeros(5), cov, mu1.new_zeros(5), cov) == pytest.approx(0.0, abs=1e-6)
+class Flat(torch.nn.Module):
+    """Features = the pixels, with a one-layer head so it can serve as the metric classifier."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(size, 2)
+
+    def forward(self, x):
+        return self.head(x.flatten(1))
+
+
+def test_frechet_distance_is_zero_for_the_same_set_and_the_squared_shift_for_a_shifted_one():
+    torch.manual_seed(0)
+    real = torch.rand(400, 1, 2, 2)
+    metrics = SampleMetrics(ClassifierFeatures(Flat(4), (1, 2, 2), "pixels"))
+    metrics.update_real(real)
+    assert metrics.compute(lambda n, labels: real[:n])["fd"] == pytest.approx(0.0, abs=1e-6)
+    metrics.reset()
+    metrics.update_real(real)
+    shift = torch.tensor([0.5, -1.0, 2.0, 0.0]).view(1, 1, 2, 2)
+    # same covariance, means 0.5^2 + 1 + 4 apart: FD = ||shift||^2
+    assert metrics.compute(lambda n, labels: real[:n] + shift)["fd"] == pytest.approx(5.25, rel=1e-4)
 
 
 def test_class_coverage_counts_classes_with_a_fair_share():
@@ -97,10 +111,9 @@ def test_image_grid_file_has_the_expected_size(tmp_path):
 
 def test_classifier_of_the_wrong_image_shape_is_refused():
     from lab.nets.lenet import LeNet5
-    from lab.models.gen_metrics import SampleScorer
 
     with pytest.raises(LabError, match=r"does not take images of shape \[3, 32, 32\]"):
-        SampleScorer(LeNet5((1, 28, 28), 10, padding="valid"), (3, 32, 32), "test net")
+        ClassifierFeatures(LeNet5((1, 28, 28), 10, padding="valid"), (3, 32, 32), "test net")
 
 
 def test_missing_classifier_checkpoint_is_refused(tmp_path):
