@@ -63,12 +63,17 @@ class RunInterrupted(Exception):
 class InterruptCheckpoint(Callback):
     """`OnExceptionCheckpoint` for the two interrupts while fitting only: a crash (a non-finite loss, a bug) keeps
     the last good checkpoint rather than saving the broken state, and an interrupted test has nothing to resume.
-    The file is deleted when a run ends normally."""
+    The file is deleted when a run ends normally.
+
+    A multi-process run saves nothing more: on Lightning's local DDP launcher rank 0 terminates the other ranks
+    when it gets the signal, so a checkpoint (a collective) would wait for them forever; it resumes from its last
+    epoch-end checkpoint."""
 
     def __init__(self, dirpath: str | Path) -> None:
         self.saver = OnExceptionCheckpoint(str(dirpath), filename=FILENAME)
         self.signal: signal.Signals | None = None
-        self.saved_step: int | None = None
+        self.step: int | None = None  # the global step reached, when the signal came while fitting
+        self.saved = False
         _drop_lightning_lines()
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
@@ -78,9 +83,12 @@ class InterruptCheckpoint(Callback):
             self.signal = signal.SIGINT
         else:
             return
-        if trainer.state.fn == TrainerFn.FITTING:
+        if trainer.state.fn != TrainerFn.FITTING:
+            return
+        self.step = trainer.global_step
+        if trainer.world_size == 1:
             self.saver.on_exception(trainer, pl_module, exception)
-            self.saved_step = trainer.global_step
+            self.saved = True
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         self.saver.teardown(trainer, pl_module, stage)
@@ -88,9 +96,13 @@ class InterruptCheckpoint(Callback):
     def stopped(self, overrides: list[str]) -> RunInterrupted:
         """The exception that reports this interrupt: where the checkpoint is and the command that resumes it."""
         assert self.signal is not None
-        if self.saved_step is None:
-            return RunInterrupted(self.signal, f"stopped after training finished; its checkpoints are in "
-                                               f"{self.saver.dirpath}")
-        path = Path(self.saver.ckpt_path).resolve()
-        return RunInterrupted(self.signal, f"stopped at global step {self.saved_step}, saved {path}; "
+        folder = Path(self.saver.dirpath).resolve()
+        if self.step is None:
+            return RunInterrupted(self.signal, f"stopped after training finished; its checkpoints are in {folder}")
+        path = Path(self.saver.ckpt_path).resolve() if self.saved else folder / "last.ckpt"
+        if not path.is_file():
+            return RunInterrupted(self.signal, f"stopped at global step {self.step} of a multi-process run, before "
+                                               "its first epoch-end checkpoint: nothing to resume from")
+        where = "saved" if self.saved else "a multi-process run saves no more than its epoch-end checkpoint"
+        return RunInterrupted(self.signal, f"stopped at global step {self.step}, {where} {path}; "
                                            f"resume with: {resume_command(overrides, path)}", path)
