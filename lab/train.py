@@ -90,7 +90,7 @@ def _reported(interrupt, overrides: list[str]):
     try:
         yield
     except BaseException:
-        if interrupt is None or interrupt.signal is None:
+        if interrupt.signal is None:
             raise
         raise interrupt.stopped(overrides) from None
 
@@ -124,17 +124,16 @@ def _end_process_group() -> None:
         dist.destroy_process_group()
 
 
-def _interrupt_checkpoint(callbacks: list, trainer_cfg: DictConfig):
-    """The callback that saves `checkpoints/interrupted.ckpt` on SIGTERM or Ctrl+C, beside the run's ModelCheckpoint
-    (none for a run that keeps no checkpoints)."""
+def _interrupt_checkpoint(callbacks: list, trainer_cfg: DictConfig, output_dir: Path):
+    """The callback that saves `checkpoints/interrupted.ckpt` on SIGTERM or Ctrl+C beside the run's ModelCheckpoint,
+    or only reports the signal in a run that keeps no checkpoints."""
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from lab.run.interrupt import InterruptCheckpoint
 
     keeper = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
-    if keeper is None or keeper.dirpath is None or not trainer_cfg.get("enable_checkpointing", True):
-        return None
-    return InterruptCheckpoint(keeper.dirpath)
+    save = keeper is not None and keeper.dirpath is not None and trainer_cfg.get("enable_checkpointing", True)
+    return InterruptCheckpoint(keeper.dirpath if save else output_dir / "checkpoints", save=save)
 
 
 def run(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, float]:
@@ -168,8 +167,8 @@ def run(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> dict[st
     callbacks = _instantiate_group(cfg.get("callbacks")) + [ConfigInCheckpoint(resolved)]
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    interrupt = _interrupt_checkpoint(callbacks, cfg.trainer)
-    callbacks += [interrupt] if interrupt else []
+    interrupt = _interrupt_checkpoint(callbacks, cfg.trainer, output_dir)
+    callbacks.append(interrupt)
     loggers = _build_loggers(cfg, resume)
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                       default_root_dir=str(output_dir))

@@ -132,3 +132,11 @@ def test_a_signal_saves_the_step_reached_and_its_command_resumes_to_the_planned_
     assert last["global_step"] == 3 * XOR_STEPS_PER_EPOCH
     assert last.get(WANDB_ID_KEY) == checkpoint.get(WANDB_ID_KEY) and (logger == "none") == (WANDB_ID_KEY not in last)
     assert not saved.exists(), "the finished run keeps a stale interrupted.ckpt"
+
+
+def test_a_run_that_keeps_no_checkpoints_still_ends_with_the_signals_status(tmp_path):
+    args = ["experiment=xor_mlp", "trainer.max_epochs=3", "logger=none", "callbacks.model_checkpoint=null"]
+    code, out, err = _kill_at(5, signal.SIGTERM, args, tmp_path)
+    assert code == 143
+    assert err.strip().splitlines()[-1] == ("SIGTERM: stopped at global step 5; the run keeps no checkpoints "
+                                            "(callbacks.model_checkpoint or trainer.enable_checkpointing is off)")

@@ -63,14 +63,16 @@ class RunInterrupted(Exception):
 class InterruptCheckpoint(Callback):
     """`OnExceptionCheckpoint` for the two interrupts while fitting only: a crash (a non-finite loss, a bug) keeps
     the last good checkpoint rather than saving the broken state, and an interrupted test has nothing to resume.
-    The file is deleted when a run ends normally.
+    The file is deleted when a run ends normally. With `save=False` (a run that keeps no checkpoints) it only
+    reports the interrupt.
 
     A multi-process run saves nothing more: on Lightning's local DDP launcher rank 0 terminates the other ranks
     when it gets the signal, so a checkpoint (a collective) would wait for them forever; it resumes from its last
     epoch-end checkpoint."""
 
-    def __init__(self, dirpath: str | Path) -> None:
+    def __init__(self, dirpath: str | Path, save: bool = True) -> None:
         self.saver = OnExceptionCheckpoint(str(dirpath), filename=FILENAME)
+        self.save = save
         self.signal: signal.Signals | None = None
         self.step: int | None = None  # the global step reached, when the signal came while fitting
         self.saved = False
@@ -86,12 +88,13 @@ class InterruptCheckpoint(Callback):
         if trainer.state.fn != TrainerFn.FITTING:
             return
         self.step = trainer.global_step
-        if trainer.world_size == 1:
+        if self.save and trainer.world_size == 1:
             self.saver.on_exception(trainer, pl_module, exception)
             self.saved = True
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
-        self.saver.teardown(trainer, pl_module, stage)
+        if self.save:
+            self.saver.teardown(trainer, pl_module, stage)
 
     def stopped(self, overrides: list[str]) -> RunInterrupted:
         """The exception that reports this interrupt: where the checkpoint is and the command that resumes it."""
@@ -99,6 +102,9 @@ class InterruptCheckpoint(Callback):
         folder = Path(self.saver.dirpath).resolve()
         if self.step is None:
             return RunInterrupted(self.signal, f"stopped after training finished; its checkpoints are in {folder}")
+        if not self.save:
+            return RunInterrupted(self.signal, f"stopped at global step {self.step}; the run keeps no checkpoints "
+                                               "(callbacks.model_checkpoint or trainer.enable_checkpointing is off)")
         path = Path(self.saver.ckpt_path).resolve() if self.saved else folder / "last.ckpt"
         if not path.is_file():
             return RunInterrupted(self.signal, f"stopped at global step {self.step} of a multi-process run, before "
