@@ -4,15 +4,33 @@ run(quick, ...) -> a markdown body, or {block name: body} for a section that wri
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import platform
-import os
+from collections.abc import Mapping
 
 
-def sections() -> dict[str, object]:
+class _Sections(Mapping):
+    """Section name -> module, imported when first looked up (listing the names imports nothing)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self._names = names
+
+    def __getitem__(self, name: str):
+        if name not in self._names:
+            raise KeyError(name)
+        return importlib.import_module(f"{__name__}.{name}")
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def sections() -> Mapping[str, object]:
     """Every benchmark module in this package, by name."""
-    names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
-    return {name: importlib.import_module(f"{__name__}.{name}") for name in sorted(names)}
+    return _Sections(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
 
 
 def cpu_model() -> str:
