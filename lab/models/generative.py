@@ -26,6 +26,7 @@ conditional model None means balanced classes (i % num_classes), for an uncondit
 from __future__ import annotations
 
 import inspect
+import itertools
 from typing import Any, Sequence
 
 import pytorch_lightning as pl
@@ -165,7 +166,7 @@ class GenerativeModule(pl.LightningModule):
     def log_sample_metrics(self, stage: str) -> None:
         if self.sample_metrics is None or self.sample_metrics.num_real < 2:
             return
-        chunks = iter(range(10 ** 9))
+        chunks = itertools.count()  # one seed per chunk of generated images
         result = self.sample_metrics.compute(
             lambda n, labels: self.sample(n, seed=SAMPLE_METRICS_SEED + next(chunks), labels=labels),
             num_classes=self.num_classes if self.conditional else None)
