@@ -125,6 +125,9 @@ def test_a_signal_saves_the_step_reached_and_its_command_resumes_to_the_planned_
     resumed = _lab_train(shlex.split(command), tmp_path)
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
+    (said,) = [line for line in (out + err).splitlines() if line.startswith("resumed from")]
+    assert f"at step {step} (epoch {step // XOR_STEPS_PER_EPOCH + 1}, mid-epoch: " in said, said
+    assert "dataloader is not resumable" not in out + err
     assert list((tmp_path / "outputs" / "xor_mlp").iterdir()) == [run_dir], "resume started a new run directory"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["trainer/global_step"] == 3 * XOR_STEPS_PER_EPOCH

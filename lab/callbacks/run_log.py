@@ -19,8 +19,11 @@ record = logging.getLogger("lab.record")
 class RunLog(pl.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         if trainer.ckpt_path and trainer.is_global_zero:  # the loop's counters are restored by now
-            log.info("resumed from %s at step %d (epoch %d)", trainer.ckpt_path, trainer.global_step,
-                     trainer.current_epoch + 1)
+            within, per_epoch = trainer.fit_loop.epoch_loop.batch_progress.current.ready, trainer.num_training_batches
+            mid_epoch = per_epoch not in (0, float("inf")) and within % per_epoch != 0
+            mid = ", mid-epoch: the rest of this epoch's data order is new" if mid_epoch else ""
+            log.info("resumed from %s at step %d (epoch %d%s)", trainer.ckpt_path, trainer.global_step,
+                     trainer.current_epoch + 1, mid)
 
     def on_test_start(self, trainer, pl_module) -> None:
         if trainer.ckpt_path and trainer.is_global_zero:

@@ -36,6 +36,8 @@ _NOISE = [
     r"distributed setting to accumulate the metric across devices",
     r"Using `DistributedSampler` with the dataloaders. During `trainer.test\(\)`, it is recommended to use "
     r"`Trainer\(devices=1, num_nodes=1\)`",
+    # a resume from checkpoints/interrupted.ckpt is mid-epoch by design; lab.callbacks.run_log says so in its line
+    r"You're resuming from a checkpoint that ended before the epoch ended and your dataloader is not resumable",
 ]
 
 # Lightning's start-up lines about accelerators it is not using, its advertising tips, and its two lines per
