@@ -182,14 +182,17 @@ def test_guidance_combines_the_label_and_no_label_predictions():
 
 
 class RecordingDDPM(DDPM):
-    """Keeps the weights its validation-end pictures are drawn with."""
+    """Keeps the weights its validation-end and test-end pictures are drawn with."""
 
     def on_validation_epoch_end(self) -> None:
         self.seen = {k: v.clone() for k, v in self.state_dict().items()}
         super().on_validation_epoch_end()
 
+    def on_test_epoch_end(self) -> None:
+        self.seen_in_test = {k: v.clone() for k, v in self.state_dict().items()}
 
-def test_ema_weights_draw_the_validation_pictures_and_fill_the_checkpoint(tmp_path):
+
+def test_ema_weights_draw_the_validation_and_test_pictures_and_fill_the_checkpoint(tmp_path):
     from pytorch_lightning import Trainer
     from pytorch_lightning.callbacks import ModelCheckpoint
 
@@ -208,6 +211,10 @@ def test_ema_weights_draw_the_validation_pictures_and_fill_the_checkpoint(tmp_pa
     assert all(torch.equal(module.seen[k], averaged[k]) for k in averaged)
     assert not all(torch.allclose(averaged[k], raw[k]) for k in averaged)
     assert all(torch.equal(v, averaged[k]) for k, v in module.state_dict().items())  # after fit: the average
+    for k in averaged:  # move away from them, so the test must load the checkpoint's averaged weights
+        module.state_dict()[k].copy_(raw[k])
+    trainer.test(module, DataLoader(data, batch_size=32), ckpt_path=str(tmp_path / "last.ckpt"), weights_only=True)
+    assert all(torch.equal(module.seen_in_test[k], averaged[k]) for k in averaged)
 
 
 def test_guidance_default_and_bad_settings():
@@ -217,3 +224,33 @@ def test_guidance_default_and_bad_settings():
         tiny_ddpm(steps=50)
     with pytest.raises(LabError, match="needs model.net.num_classes=10"):
         DDPM(UNet((1, 8, 8), channels=(8, 16), groups=4), optimizer=None, image_shape=(1, 8, 8), conditional=True)
+
+
+@pytest.mark.parametrize("experiment,options", [("ddpm_cond_mnist5k", ["sampler=ddim", "steps=3", "eta=0.5"]),
+                                                ("flow_cond_mnist5k", ["solver=heun", "steps=3"])])
+def test_shipped_experiment_checkpoints_and_lab_sample_use_the_ema_weights(run_exp, tmp_path, capsys, experiment,
+                                                                           options):
+    from lab.commands.sample import main as lab_sample
+    from lab.run.checkpoint import load_module
+
+    run_exp([f"experiment={experiment}", "trainer.max_epochs=1", "trainer.check_val_every_n_epoch=1",
+             "trainer.limit_train_batches=6", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
+             "model.net.channels=[8,16]", "model.steps=2", "model.sample_metrics=false",
+             "callbacks.ema.update_starting_at_step=0", "callbacks.ema.decay=0.5"])
+    run = tmp_path / "run"
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    module, _ = load_module(run / "checkpoints" / "last.ckpt")
+    own = module.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in saved["state_dict"].items())
+    assert not all(torch.equal(own[k], v) for k, v in saved["current_model_state"].items())
+    assert {"test_samples.png", "test_denoise_strip.png", "val_samples_epoch001.png"} <= \
+        {p.name for p in (run / "images").iterdir()}
+
+    grid = lab_sample([f"ckpt={run / 'checkpoints' / 'last.ckpt'}", "n=6", "label=7", "guidance=1.5",
+                       f"out={tmp_path / 'sevens.png'}", *options])
+    strip = lab_sample([f"ckpt={run / 'checkpoints' / 'last.ckpt'}", "denoise=true", f"out={tmp_path / 'strip.png'}",
+                        *options])
+    assert grid.stat().st_size > 0 and strip.stat().st_size > 0
+    with pytest.raises(SystemExit):
+        lab_sample([f"ckpt={run / 'checkpoints' / 'last.ckpt'}", "solver=rk4" if "ddpm" in experiment else "eta=1"])
+    assert "error: unknown argument(s) " in capsys.readouterr().err
