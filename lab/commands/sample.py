@@ -11,6 +11,7 @@ model draws one row per class (n // classes images a row).
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from lab.commands.args import _value, parse_args, run_cli
@@ -46,10 +47,14 @@ def sample(argv: list[str]) -> Path:
     if not hasattr(module, "sample_options"):
         raise LabError(f"checkpoint {args['ckpt']} holds a {type(module).__name__}, which cannot sample; "
                        "give a generative checkpoint (experiment=vae_mnist5k, dcgan_mnist5k, ...)")
-    unknown = sorted(set(options) - set(module.sample_options()))
+    allowed = list(module.sample_options())
+    if args["denoise"] and hasattr(module, "denoise_strip"):
+        allowed += [p for p in inspect.signature(module.denoise_strip).parameters
+                    if p not in ("seed", "label", "options") and p not in allowed]
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise LabError(f"unknown argument(s) {', '.join(unknown)}; keys: {', '.join(DEFAULTS)}; sampler options of "
-                       f"{type(module).__name__}: {', '.join(module.sample_options()) or 'none'}")
+                       f"{type(module).__name__}: {', '.join(allowed) or 'none'}")
     name = cfg.get("name", type(module).__name__)
     run_images = Path(args["ckpt"]).resolve().parent.parent / "images"
     if args["denoise"]:
