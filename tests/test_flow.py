@@ -95,3 +95,12 @@ def test_guidance_in_flow_changes_the_samples():
     plain = module.sample(4, seed=0, labels=3, guidance=1.0)
     assert not torch.allclose(plain, module.sample(4, seed=0, labels=3, guidance=3.0), atol=1e-3)
     assert not torch.allclose(plain, module.sample(4, seed=0, labels=8, guidance=1.0), atol=1e-3)
+
+
+def test_samples_are_drawn_in_batches_with_their_labels():
+    module = tiny_flow(conditional=True)
+    module.sample_batch = 2
+    images = module.sample(5, seed=0, labels=[1, 2, 3, 4, 5])
+    assert images.shape == (5, 1, 8, 8) and torch.equal(images, module.sample(5, seed=0, labels=[1, 2, 3, 4, 5]))
+    assert torch.equal(images[:2], module.sample(2, seed=0, labels=[1, 2]))  # the first batch draws first
+    assert not torch.allclose(images[:2], module.sample(2, seed=0, labels=[3, 4]), atol=1e-4)

@@ -98,7 +98,7 @@ class DDPM(IterativeGenerative):
     # sampling
     def generate(self, n: int, generator: torch.Generator, labels: torch.Tensor | None, sampler: str | None = None,
                  steps: int | None = None, eta: float | None = None, guidance: float | None = None) -> torch.Tensor:
-        return self.last_image(self.states(n, generator, labels, sampler, steps, eta, guidance))
+        return self.draw(n, generator, labels, sampler=sampler, steps=steps, eta=eta, guidance=guidance)
 
     def states(self, n: int, generator: torch.Generator, labels: torch.Tensor | None, sampler: str | None = None,
                steps: int | None = None, eta: float | None = None, guidance: float | None = None

@@ -63,7 +63,7 @@ class FlowMatching(IterativeGenerative):
     # sampling
     def generate(self, n: int, generator: torch.Generator, labels: torch.Tensor | None, steps: int | None = None,
                  solver: str | None = None, guidance: float | None = None) -> torch.Tensor:
-        return self.last_image(self.states(n, generator, labels, steps, solver, guidance))
+        return self.draw(n, generator, labels, steps=steps, solver=solver, guidance=guidance)
 
     def states(self, n: int, generator: torch.Generator, labels: torch.Tensor | None, steps: int | None = None,
                solver: str | None = None, guidance: float | None = None) -> Iterator[torch.Tensor]:

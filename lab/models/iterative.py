@@ -2,7 +2,7 @@
 
 A subclass gives `loss(x, labels, generator)` (x in [-1, 1], the model's space) and `states(n, generator, labels,
 **options)`, a Python generator of the sampler's states from noise (first) to the image (last), in [-1, 1].
-A subclass's `generate` (whose keyword parameters are its sampler options) keeps the last state; `denoise_strip` shows `frames` of them for one sample.
+A subclass's `generate` (whose keyword parameters are its sampler options) keeps the last state (`draw`); `denoise_strip` shows `frames` of them for one sample.
 
 Conditioning: the net (lab/nets/unet.py) has a class embedding with one extra "no label" class, index
 `num_classes`. In training each label is replaced by it with probability `label_dropout`, so one net learns
@@ -38,6 +38,8 @@ def to_images(x: torch.Tensor) -> torch.Tensor:
 
 
 class IterativeGenerative(GenerativeModule):
+    sample_batch = 128
+
     def __init__(self, net: nn.Module, optimizer: Callable, scheduler: Callable | None = None,
                  image_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10, conditional: bool = False,
                  label_dropout: float = 0.1, guidance: float = 1.0, classifier_ckpt: str | None = None,
@@ -98,11 +100,16 @@ class IterativeGenerative(GenerativeModule):
             return torch.randn_like(like)
         return torch.randn(like.shape, generator=generator).to(like)
 
-    @staticmethod
-    def last_image(states: Iterator[torch.Tensor]) -> torch.Tensor:
-        for x in states:
-            pass
-        return to_images(x)
+    def draw(self, n: int, generator: torch.Generator, labels: torch.Tensor | None, **options) -> torch.Tensor:
+        """The sampler's last states as images, `sample_batch` images at a time (on a CPU a few hundred images a
+        batch run slower per image than a hundred: their activations leave the caches)."""
+        images = []
+        for start in range(0, n, self.sample_batch):
+            part = None if labels is None else labels[start:start + self.sample_batch]
+            for x in self.states(min(self.sample_batch, n - start), generator, part, **options):
+                pass
+            images.append(to_images(x))
+        return torch.cat(images)
 
     @torch.no_grad()
     def denoise_strip(self, seed: int | None = None, label: int | None = None, frames: int = 10,
