@@ -46,6 +46,7 @@ def test_rl_time_to_solve_runs_the_seeds_asked_for(monkeypatch, tmp_path):
     monkeypatch.setattr(rl, "lab_solve", lambda name, seed, out, experiment=None, extra=(): dict(solved))
     monkeypatch.setattr(rl, "sb3_run", lambda name, seed: dict(solved, seconds=3.0 + seed))
     monkeypatch.setattr(rl, "raw_env_rate", lambda env_id="CartPole-v1", num_envs=8: 100_000.0)
+    monkeypatch.setattr(rl.torch, "set_num_threads", lambda n: None)  # the section pins 1 thread for its timings
     blocks = rl.run(seeds=5, only=["ppo_cartpole"])
     assert list(blocks) == ["rl/ppo_cartpole", "rl/ceiling"]
     rows = [line for line in blocks["rl/ppo_cartpole"].splitlines() if line[:4] in {f"| {s} " for s in range(9)}]

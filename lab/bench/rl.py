@@ -140,6 +140,15 @@ def compare(name: str, seeds: list[int], root: Path) -> tuple[list[str], list[di
     return lines, lab_runs
 
 
+def _sb3_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stable-baselines3")
+    except PackageNotFoundError:
+        return "(not installed: pip install -e '.[bench]')"
+
+
 def run(quick: bool = False, seeds: int | None = None, only: list[str] | None = None) -> dict[str, str]:
     """One block per experiment (`rl/<experiment>`), and `rl/ceiling` when PPO runs. Seeds 0..seeds-1 (default 3;
     quick: 1); `only`: some of SOLVES (quick: PPO and DQN)."""
@@ -151,7 +160,7 @@ def run(quick: bool = False, seeds: int | None = None, only: list[str] | None = 
     if unknown:
         raise SystemExit(f"lab-bench rl: unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(SOLVES)}")
     which = f"seeds 0-{seeds_run[-1]}" if len(seeds_run) > 1 else "seed 0"
-    header = (f"{torch.get_num_threads()} torch thread; SB3 {__import__('stable_baselines3').__version__}; {which}, "
+    header = (f"{torch.get_num_threads()} torch thread; SB3 {_sb3_version()}; {which}, "
               "each seed the lab then SB3 back to back.")
     blocks, ppo_runs = {}, []
     for name in names:
