@@ -30,3 +30,14 @@ def run_exp(tmp_path):
         return metrics
 
     return _run
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test on one torch thread (tiny nets step faster on one than on two contended ones), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -21,13 +21,7 @@ else:
 T = 1000
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two torch threads on a shared 2-core box are many times slower than one for these tiny nets."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_ddpm(conditional=False, num_timesteps=20, steps=5, **kwargs):

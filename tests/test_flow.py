@@ -9,12 +9,7 @@ from lab.models.flow import FlowMatching, interpolate, ode_states
 from lab.nets.unet import UNet
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_flow(conditional=False, **kwargs):

@@ -10,16 +10,7 @@ import torch
 
 from lab.data.text import TextDataModule
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small recurrent nets step faster on one thread than on two contended ones (this is a shared 2-core CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def unigram_perplexity(seq_len: int) -> float:
