@@ -21,15 +21,6 @@ from conftest import QUIET, REPO
 sample_main = runpy.run_path(str(REPO / "scripts" / "sample.py"), run_name="sample")["main"]
 
 
-@pytest.fixture
-def one_thread():
-    """Two torch threads on a shared 2-core box are several times slower than one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def classifier_ckpt(tmp_path_factory):
     out = tmp_path_factory.mktemp("classifier")
