@@ -36,6 +36,24 @@ def test_a_run_gives_the_caller_its_thread_count_back(run_exp):
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("experiment", ["ppo_cartpole", "ppo_breakout"])
+def test_a_seed_gives_the_same_initial_weights_whatever_the_thread_count(experiment):
+    from hydra.utils import instantiate
+
+    from lab.train import compose_config
+
+    model_cfg = compose_config([f"experiment={experiment}"]).model
+    before, weights = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            torch.manual_seed(0)
+            weights.append(instantiate(model_cfg, _convert_="all").state_dict())
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
 def test_ppo_target_kl_stops_the_passes_early(run_exp):
     metrics = run_exp(["experiment=ppo_cartpole", *FAST, "model.total_timesteps=128", "model.update_epochs=5",
                        "model.num_minibatches=4", "model.target_kl=0.0"])

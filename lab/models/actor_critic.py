@@ -16,7 +16,6 @@ wall time until then (evaluation time excluded) and `perf/solve_env_steps` the e
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
@@ -27,6 +26,7 @@ from torch.utils.data import DataLoader
 from lab.errors import LabError
 from lab.models.optim import anneal_lr, configure_optimizers
 from lab.models.rl_base import EVAL_SEED_OFFSET, RLModule  # noqa: F401  (EVAL_SEED_OFFSET: re-exported)
+from lab.nets.init import orthogonal_init
 from lab.rl.advantages import normalize
 from lab.rl.fast_forward import fast_forward
 from lab.rl.heads import make_head
@@ -34,12 +34,8 @@ from lab.rl.normalize import ObsNormalizer, RewardScaler
 from lab.rl.rollout import Rollout, RolloutDataset, collect_rollout
 
 
-def orthogonal_init(net: nn.Module, last_gain: float) -> None:
-    """CleanRL's init: orthogonal weights (gain sqrt 2, `last_gain` for the output layer), zero biases."""
-    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    for i, layer in enumerate(linears):
-        nn.init.orthogonal_(layer.weight, last_gain if i == len(linears) - 1 else math.sqrt(2))
-        nn.init.zeros_(layer.bias)
+def _last_linear(net: nn.Module) -> nn.Linear:
+    return [m for m in net.modules() if isinstance(m, nn.Linear)][-1]
 
 
 class ActorCritic(RLModule):
@@ -72,8 +68,8 @@ class ActorCritic(RLModule):
         self.actor = actor(in_features=features, out_features=self.head.num_outputs)
         self.critic = critic(in_features=features, out_features=1)
         if ortho_init:
-            orthogonal_init(self.actor, 0.01)
-            orthogonal_init(self.critic, 1.0)
+            orthogonal_init(self.actor, _last_linear(self.actor), 0.01)
+            orthogonal_init(self.critic, _last_linear(self.critic), 1.0)
         self.obs_norm = ObsNormalizer(obs_shape, normalize_obs)
         self._fast_actor = fast_forward(self.actor)
         self.reward_scaler = RewardScaler(num_envs, gamma, normalize_reward)

@@ -13,13 +13,13 @@ units need more than bf16's three significant digits; the convolutions, where th
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
 from torch import nn
 
 from lab.nets.activations import activation
+from lab.nets.init import orthogonal_init
 
 
 def nature_convs(in_features: Sequence[int]) -> tuple[nn.Sequential, int]:
@@ -49,10 +49,7 @@ def scaled_frames(frames: torch.Tensor) -> torch.Tensor:
 
 
 def _orthogonal(net: nn.Module, last: nn.Linear | None = None) -> None:
-    for layer in net.modules():
-        if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            nn.init.orthogonal_(layer.weight, 1.0 if layer is last else math.sqrt(2))
-            nn.init.zeros_(layer.bias)
+    orthogonal_init(net, last, 1.0)
 
 
 class NatureTorso(nn.Module):
