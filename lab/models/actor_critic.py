@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lab.errors import LabError
-from lab.models.optim import anneal_lr, configure_optimizers
+from lab.models.optim import anneal_lr, configure_optimizers, step_schedulers
 from lab.models.rl_base import EVAL_SEED_OFFSET, RLModule  # noqa: F401  (EVAL_SEED_OFFSET: re-exported)
 from lab.nets.init import orthogonal_init
 from lab.rl.advantages import normalize
@@ -157,12 +157,11 @@ class ActorCritic(RLModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         self._optimizer = self.optimizers()
-        if self.hparams.anneal_lr:
+        if self.hparams.anneal_lr and self.scheduler is None:  # a scheduler, when given, sets the lr instead
             anneal_lr(self._optimizer, self.remaining_fraction())
         metrics = self.update(batch)
-        scheduler = self.lr_schedulers()  # manual optimisation: the scheduler steps once per rollout, here
-        if scheduler is not None:
-            scheduler.step()
+        if self.scheduler is not None:  # manual optimisation: per-step schedulers step in gradient_step
+            step_schedulers(self, "epoch")  # an epoch is one rollout
         metrics["explained_variance"] = explained_variance(batch["values"], batch["returns"])
         self._update_metrics = metrics  # logged in on_train_epoch_end
         return metrics["loss"]
@@ -181,8 +180,13 @@ class ActorCritic(RLModule):
         return {"loss": loss.detach(), "policy_loss": policy_loss.detach(), "value_loss": value_loss.detach(),
                 "entropy": entropy.detach()}
 
+    def updates_per_rollout(self) -> int:
+        """Optimiser steps per rollout (PPO: passes x minibatches)."""
+        return 1
+
     def configure_optimizers(self):
-        return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
+        return configure_optimizers(self, self.optimizer, self.scheduler,
+                                    total_steps=self.planned_epochs * self.updates_per_rollout())
 
     # ----- bookkeeping (RLModule.on_train_epoch_end logs these with returns, rates, the periodic eval) --------
     PROG_BAR = ("train/return_mean", "train/policy_loss", "train/entropy", "perf/env_steps_per_sec", "eval/return_mean")

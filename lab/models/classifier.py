@@ -94,4 +94,4 @@ class Classifier(pl.LightningModule):
             log_image(self.trainer, "test/misclassified", path, caption="true→predicted")
 
     def configure_optimizers(self):
-        return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
+        return configure_optimizers(self, self.optimizer, self.scheduler)

@@ -82,7 +82,7 @@ class DQN(OffPolicy):
                  exploration_initial_eps: float = 1.0, exploration_final_eps: float = 0.05,
                  max_grad_norm: float | None = 10.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.save_hyperparameters(ignore=["optimizer", "q_net"], logger=False)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "q_net"], logger=False)
         n = int(self.action_space.n)
         self.q = q_net(in_features=tuple(self.observation_space.shape), out_features=n)
         if dueling:  # value and advantage heads in place of the net's output layer

@@ -121,4 +121,4 @@ class Forecaster(pl.LightningModule):
         self._eval_epoch_end("test")
 
     def configure_optimizers(self):
-        return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
+        return configure_optimizers(self, self.optimizer, self.scheduler)

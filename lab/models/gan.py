@@ -28,6 +28,7 @@ from torch.nn.utils.parametrizations import spectral_norm as add_spectral_norm
 
 from lab.errors import LabError
 from lab.models.generative import GenerativeModule
+from lab.models.optim import build_optimizer, build_scheduler, step_schedulers
 from lab.nets.shapes import check_latent
 
 LOSSES = ("non_saturating", "saturating", "wgan_gp", "hinge")
@@ -145,6 +146,8 @@ class GAN(GenerativeModule):
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)
         opt_d.step()
+        if self.scheduler is not None:
+            step_schedulers(self, "step", opt_d)
         self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=True)
 
         if (batch_idx + 1) % self.hparams.d_steps == 0:
@@ -152,6 +155,8 @@ class GAN(GenerativeModule):
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
+            if self.scheduler is not None:
+                step_schedulers(self, "step", opt_g)
             self.log("train/loss_g", loss_g.detach(), on_step=False, on_epoch=True, prog_bar=True)
         return loss_d.detach()
 
@@ -162,8 +167,7 @@ class GAN(GenerativeModule):
 
     def on_train_epoch_end(self) -> None:
         if self.scheduler is not None:
-            for scheduler in self.lr_schedulers():
-                scheduler.step()
+            step_schedulers(self, "epoch")
         was_training = self.training
         self.eval()
         with torch.no_grad():
@@ -186,8 +190,10 @@ class GAN(GenerativeModule):
         self.save_samples("test/samples")
 
     def configure_optimizers(self):
-        opt_g = self.optimizer(self.generator.parameters())
-        opt_d = self.optimizer(self.discriminator.parameters())
+        opt_g = build_optimizer(self, self.optimizer, self.generator)
+        opt_d = build_optimizer(self, self.optimizer, self.discriminator)
         if self.scheduler is None:
             return [opt_g, opt_d]
-        return [opt_g, opt_d], [self.scheduler(opt_g), self.scheduler(opt_d)]
+        d_steps = self.trainer.estimated_stepping_batches  # one critic step per batch, one generator step per d_steps
+        return [opt_g, opt_d], [build_scheduler(self, self.scheduler, opt_g, d_steps // self.hparams.d_steps),
+                                build_scheduler(self, self.scheduler, opt_d, d_steps)]

@@ -164,4 +164,4 @@ class IterativeGenerative(GenerativeModule):
                        caption="one sample from noise (left) to image (right)")
 
     def configure_optimizers(self):
-        return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
+        return configure_optimizers(self, self.optimizer, self.scheduler)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -68,11 +69,12 @@ class OffPolicy(RLModule):
                  env_kwargs: dict | None = None, eval_episodes: int = 20, eval_every: int = 0,
                  stop_on_solve: bool = False, solved_threshold: float | None = None, stats_window: int = 20,
                  num_threads: int | None = None, save_replay_buffer: bool = True,
-                 replay_checkpoint_max_mb: float = 1024.0, anneal_lr: bool = False) -> None:
+                 replay_checkpoint_max_mb: float = 1024.0, anneal_lr: bool = False,
+                 scheduler: Callable | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["optimizer", "q_net", "actor", "critic"], logger=False)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "q_net", "actor", "critic"], logger=False)
         self.automatic_optimization = False
-        self.optimizer = optimizer
+        self.optimizer, self.scheduler = optimizer, scheduler
         if train_freq < 1 or steps_per_epoch < 1 or gradient_steps < -1 or learning_starts < 0 or n_step < 1:
             raise LabError(f"{self.NAME}: model.train_freq, model.steps_per_epoch and model.n_step must be >= 1, "
                            f"model.gradient_steps >= -1 (-1 = one per env step) and model.learning_starts >= 0; got "
@@ -200,7 +202,7 @@ class OffPolicy(RLModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
         hp = self.hparams
         self._optimizer = self.optimizers()
-        if hp.anneal_lr:  # once per epoch, by the env steps done before it
+        if hp.anneal_lr and self.scheduler is None:  # once per epoch, by the env steps done before it
             anneal_lr(self._optimizer, self.remaining_fraction())
         remaining = hp.total_timesteps - self.env_steps
         cycles = min(self.cycles_per_epoch(), max(1, math.ceil(remaining / self.cycle_env_steps())))
@@ -223,7 +225,10 @@ class OffPolicy(RLModule):
         self.target_updates += 1
 
     def configure_optimizers(self):
-        return configure_optimizers([p for p in self.parameters() if p.requires_grad], self.optimizer)
+        hp = self.hparams  # per-step schedules run over the gradient steps after learning_starts
+        cycles = math.ceil(max(0, hp.total_timesteps - hp.learning_starts) / self.cycle_env_steps())
+        return configure_optimizers(self, self.optimizer, self.scheduler,
+                                    total_steps=max(1, cycles * self.grad_steps_per_cycle()))
 
     # ----- bookkeeping ------------------------------------------------------------------------------------
     def epoch_metrics(self) -> dict[str, float]:

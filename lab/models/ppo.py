@@ -27,6 +27,9 @@ class PPO(ActorCritic):
         self.save_hyperparameters(ignore=["actor", "critic", "optimizer", "scheduler", "torso"], logger=False)
         self.updates_done = 0  # optimiser steps in the last update (tests read it)
 
+    def updates_per_rollout(self) -> int:
+        return self.hparams.update_epochs * self.hparams.num_minibatches
+
     def targets(self, rewards, values, next_values, terminated, truncated):
         return gae(rewards, values, next_values, terminated, truncated, self.hparams.gamma, self.hparams.gae_lambda)
 

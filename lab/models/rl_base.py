@@ -33,6 +33,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from lab.errors import LabError
+from lab.models.optim import step_schedulers
 from lab.rl.evaluate import run_episodes
 from lab.rl.rollout import EpisodeTracker
 from lab.rl.vec import VecEnv
@@ -186,6 +187,8 @@ class RLModule(pl.LightningModule):
         if max_grad_norm:
             self.clip_grad_norm(optimizer, max_grad_norm)
         optimizer.step()
+        if getattr(self, "scheduler", None) is not None:
+            step_schedulers(self, "step")
         self.grad_steps += 1
         return self.grad_steps
 

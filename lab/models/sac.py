@@ -55,7 +55,7 @@ class SAC(OffPolicy):
                  ent_coef: float | str = "auto", init_ent_coef: float = 1.0, target_entropy: float | str = "auto",
                  target_update_interval: int = 1, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.save_hyperparameters(ignore=["optimizer", "actor", "critic"], logger=False)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "actor", "critic"], logger=False)
         dim = self.act_dim
         self.actor = actor(in_features=self.obs_dim, out_features=2 * dim)  # mean and log std
         self.critic1 = critic(in_features=self.obs_dim + dim, out_features=1)

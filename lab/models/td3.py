@@ -42,7 +42,7 @@ class TD3(OffPolicy):
                  policy_delay: int = 2, target_policy_noise: float = 0.2, target_noise_clip: float = 0.5,
                  twin_critics: bool = True, exploration_noise: float = 0.1, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.save_hyperparameters(ignore=["optimizer", "actor", "critic"], logger=False)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "actor", "critic"], logger=False)
         dim = self.act_dim
         self.actor = actor(in_features=self.obs_dim, out_features=dim)
         self.critic1 = critic(in_features=self.obs_dim + dim, out_features=1)

@@ -209,4 +209,4 @@ class VAE(GenerativeModule):
                        caption="2-D latent grid" if self.latent_dim == 2 else "rows: latent coordinates, -3..3")
 
     def configure_optimizers(self):
-        return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
+        return configure_optimizers(self, self.optimizer, self.scheduler)

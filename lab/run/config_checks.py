@@ -6,7 +6,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lab.errors import LabError
 
-POSITIVE_KEYS = ("lr", "batch_size", "num_envs", "latent_dim", "hidden_size")
+POSITIVE_KEYS = ("lr", "batch_size", "num_envs", "latent_dim", "hidden_size", "reference_batch")
+SCALE_LR = ("linear",)  # the rules of model.optimizer.scale_lr besides null (lab/models/optim.py applies them)
 
 
 def _walk(node, prefix: str = ""):
@@ -29,6 +30,14 @@ def check_config(cfg: DictConfig) -> None:
         name = path.rsplit(".", 1)[-1]
         if name in POSITIVE_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
             raise LabError(f"{path} must be > 0, got {value}; set it on the command line, e.g. {path}=...")
+    check_scale_lr(OmegaConf.select(cfg, "model.optimizer.scale_lr", default=None))
+
+
+def check_scale_lr(rule) -> None:
+    """Raise the LabError for a `model.optimizer.scale_lr` that is not a known rule."""
+    if rule is not None and rule not in SCALE_LR:
+        raise LabError(f"model.optimizer.scale_lr={rule!r} is not a rule; choose one of: "
+                       f"{', '.join(SCALE_LR)}, null (no scaling)")
 
 
 def _is_group(name: str) -> bool:
@@ -84,6 +93,8 @@ def check_group_options(groups) -> None:
     for override in groups:
         group, value = override.key_or_group, override.value()
         group_dir = CONF_DIR / group
+        if value is None and group_dir.is_dir() and not override.is_delete():
+            raise LabError(f"{group} is a config group: choose one of {', '.join(_group_options(group_dir))}")
         if group.startswith("hydra") or override.is_delete() or not isinstance(value, str) or not group_dir.is_dir():
             continue
         if (group_dir / f"{value}.yaml").is_file():
