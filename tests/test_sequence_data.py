@@ -45,10 +45,10 @@ def test_vocabulary_larger_than_the_model(tmp_path):
 def test_contiguous_split_and_vocabulary(tmp_path):
     text = "".join(chr(ord("a") + (i * 7) % 26) for i in range(2000))
     (tmp_path / "c.txt").write_text(text)
-    data = TextDataModule(path=str(tmp_path / "c.txt"), seq_len=16, val_fraction=0.1)
+    data = TextDataModule(path=str(tmp_path / "c.txt"), seq_len=16, val_fraction=0.1, test_fraction=0.0)
     data.setup()
     assert data.vocab == "abcdefghijklmnopqrstuvwxyz"
-    val = data.splits["val"].tensors[0]
+    val = data.splits["val"].all()
     decoded = "".join(data.vocab[i] for i in val[0].tolist())
     assert decoded == text[1800:1817]  # validation = the last 10%, in order
 

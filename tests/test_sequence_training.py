@@ -47,7 +47,7 @@ def test_language_model_generates_from_its_checkpoint_alone(run_exp, tmp_path, c
     corpus.write_text("the cat sat on the mat. " * 60)
     common = ["experiment=charlm_gru", f"data.path={corpus}", "data.seq_len=32", "data.batch_size=16",
               "model.net.hidden_size=32", "model.sample_length=40", "trainer.max_epochs=1"]
-    with pytest.raises(LabError, match="model.sample_prompt='def ' has characters the corpus lacks: 'df'"):
+    with pytest.raises(LabError, match="model.sample_prompt='And ' has characters the corpus lacks: 'Ad'"):
         run_exp(common, subdir="bad_prompt")
     metrics = run_exp(common + ["model.sample_prompt='the '"])
     assert metrics["val/bpc"] == pytest.approx(float(torch.log2(torch.tensor(metrics["val/ppl"]))), rel=1e-4)
