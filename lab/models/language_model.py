@@ -1,6 +1,7 @@
 """Character language model: next-character cross-entropy, perplexity and bits per character, sampling.
 
-The net maps (tokens, state) -> (logits, state) (lab.nets.rnn.RecurrentLM, lab.nets.transformer.CausalTransformer).
+The net maps (tokens, state) -> (logits, state) (lab.nets.rnn.RecurrentLM, lab.nets.transformer.CausalTransformer):
+an RNN carries its hidden state, the transformer its key/value cache; generation is one loop over that interface.
 The vocabulary lives in the buffer `vocab_codes` (code points, -1 for unused slots): it is filled from the
 datamodule at setup, saved in every checkpoint with the weights, and unused slots are masked out of the softmax.
 """
@@ -24,7 +25,7 @@ from lab.models.train_log import TrainLog
 class LanguageModel(pl.LightningModule):
     def __init__(self, net: nn.Module, vocab_size: int, optimizer: Callable, scheduler: Callable | None = None,
                  sample_prompt: str = "def ", sample_length: int = 300, temperature: float = 0.8,
-                 top_k: int | None = None) -> None:
+                 top_k: int | None = None, compile: bool = False) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         self.net = net
@@ -32,6 +33,9 @@ class LanguageModel(pl.LightningModule):
         self.train_log = TrainLog()
         self.register_buffer("vocab_codes", torch.full((vocab_size,), -1, dtype=torch.long))
         self.perplexity = nn.ModuleDict({stage: Perplexity() for stage in ("val", "test")})
+        # `compile`: training and evaluation run the net's forward through torch.compile; a compiled function, not
+        # a module, so the state-dict keys stay those of `net`. Generation runs `net` eagerly.
+        self._compiled_forward = torch.compile(self.net.forward) if compile else None
 
     @property
     def vocab(self) -> str:
@@ -60,19 +64,26 @@ class LanguageModel(pl.LightningModule):
             raise LabError(f"data.seq_len={datamodule.seq_len} is longer than the attention context "
                            f"model.net.context={context}; raise the context or lower data.seq_len")
 
-    def forward(self, tokens: torch.Tensor, state=None):
+    def forward(self, tokens: torch.Tensor, state=None, **net_options):
         """Logits (batch, time, vocab_size) with unused vocabulary slots at -inf, and the net's state."""
-        logits, state = self.net(tokens, state)
+        logits, state = self.net(tokens, state, **net_options)
+        return self._mask_unused(logits), state
+
+    def _mask_unused(self, logits: torch.Tensor) -> torch.Tensor:
         unused = self.vocab_codes < 0
         if unused.all():
-            return logits, state
-        return logits.masked_fill(unused, float("-inf")), state
+            return logits
+        return logits.masked_fill(unused, float("-inf"))
 
     def _loss(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         window = batch[0]
         inputs, targets = window[:, :-1], window[:, 1:]
-        logits, _ = self(inputs)
+        logits = self._mask_unused((self._compiled_forward or self.net)(inputs)[0])
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)), logits, targets
+
+    def on_fit_start(self) -> None:
+        count = sum(p.numel() for p in self.parameters())  # a tensor shared by two layers counts once
+        self.print(f"{type(self.net).__name__}: {count:,} parameters")
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, _, _ = self._loss(batch)
@@ -101,6 +112,12 @@ class LanguageModel(pl.LightningModule):
         if not self.trainer.sanity_checking:
             self._log_sample()
 
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
     def _log_sample(self) -> None:
         hp = self.hparams
         generator = torch.Generator(device=self.device).manual_seed(self.current_epoch)
@@ -115,10 +132,12 @@ class LanguageModel(pl.LightningModule):
                                 data=[[epoch, hp.sample_prompt, hp.temperature, text]],
                                 step=self.global_step)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def generate(self, prompt: str, length: int = 300, temperature: float = 0.8, top_k: int | None = None,
-                 generator: torch.Generator | None = None) -> str:
-        """`prompt` followed by `length` sampled characters; temperature 0 picks the most likely character."""
+                 generator: torch.Generator | None = None, cache: bool = True) -> str:
+        """`prompt` followed by `length` sampled characters; temperature 0 picks the most likely character.
+        `cache=False` makes an attention net recompute its whole window for every character (the same output,
+        slower); a recurrent net always carries its hidden state."""
         if not prompt:
             raise LabError("the prompt is empty; give at least one character, e.g. prompt='def '")
         if temperature < 0:
@@ -126,9 +145,12 @@ class LanguageModel(pl.LightningModule):
         vocab = self.vocab
         if not vocab:
             raise LabError("this language model has no vocabulary yet; train it or load it from a checkpoint")
+        if not cache and getattr(self.net, "context", None) is None:
+            raise LabError(f"cache=false applies to attention language models; this {type(self.net).__name__} "
+                           "carries its hidden state from character to character")
         was_training = self.training
         self.eval()
-        logits, state = self(encode(prompt, vocab).to(self.device)[None])
+        logits, state = self(encode(prompt, vocab).to(self.device)[None], None, **({} if cache else {"cache": False}))
         chosen = []
         for _ in range(length):
             last = logits[0, -1]
@@ -147,6 +169,6 @@ class LanguageModel(pl.LightningModule):
         return prompt + "".join(vocab[i] for i in indices)
 
     def configure_optimizers(self):
-        return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
+        return configure_optimizers(self, self.optimizer, self.scheduler)
 
 
