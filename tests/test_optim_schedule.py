@@ -125,3 +125,15 @@ def test_scale_lr_under_ddp_counts_every_rank_in_the_global_batch(tmp_path):
     output = result.stdout + result.stderr
     assert output.count("lr scaled linearly: 0.05 x global batch 16 / reference batch 4 = 0.2") == 1
     assert not math.isnan(json.loads((run_dir / "metrics.json").read_text())["train/loss_epoch"])
+
+
+def test_the_large_batch_bench_runs_compose_with_the_recipe_on_the_8x_batch():
+    from lab.bench import large_batch
+    from lab.train import compose_config
+
+    cfgs = [compose_config(large_batch.QUIET + overrides) for _, _, overrides in large_batch.cases(10)]
+    assert [c.data.batch_size * c.trainer.devices for c in cfgs] == [64, 512, 512, 512, 512]
+    assert [c.model.optimizer.scale_lr for c in cfgs] == [None, None, "linear", "linear", "linear"]
+    assert [c.model.scheduler for c in cfgs[:3]] == [None] * 3 and cfgs[2].model.optimizer.reference_batch == 64
+    assert cfgs[3].model.scheduler.warmup_steps == 16 and cfgs[3].model.scheduler.min_lr == 0.008
+    assert cfgs[4].model.scheduler == cfgs[3].model.scheduler and cfgs[4].trainer.strategy == "ddp"

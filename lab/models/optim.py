@@ -38,9 +38,16 @@ def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
+def _trainer(module):
+    if not isinstance(module, nn.Module):
+        raise TypeError("scale_lr and per-step schedules read the run's Trainer: call configure_optimizers(self, ...) "
+                        "with the LightningModule, not its parameters")
+    return module.trainer
+
+
 def global_batch(module) -> int:
     """Examples per optimiser step over all ranks: batch size x devices x nodes x accumulate_grad_batches."""
-    trainer = module.trainer
+    trainer = _trainer(module)
     datamodule = getattr(trainer, "datamodule", None)
     batch = getattr(datamodule, "batch_size", None) or module.hparams.get("batch_size")
     if batch is None:
@@ -112,7 +119,7 @@ def build_scheduler(module, scheduler: Callable, opt: torch.optim.Optimizer, tot
         return {"scheduler": scheduler(opt), "interval": "epoch"}
     configured = getattr(scheduler, "keywords", {}).get("total_steps")
     if configured is None:
-        steps = total_steps if total_steps is not None else module.trainer.estimated_stepping_batches
+        steps = total_steps if total_steps is not None else _trainer(module).estimated_stepping_batches
         if not 1 <= steps < math.inf:
             raise LabError(f"model.scheduler=warmup_cosine cannot count the optimiser steps of this run (Lightning "
                            f"estimates {steps}); set model.scheduler.total_steps=N or trainer.max_steps=N")
