@@ -1,55 +1,155 @@
-"""Generative models: training images/s of VAE and GAN steps, and the test metrics of the mnist5k experiments.
+"""Generative models on mnist5k, side by side in one run: every generative experiment as shipped, scored by the same
+cached metric classifier, and the diffusion and flow samplers at several step counts.
 
-Everything runs through `lab.train.run_experiment` on the 5,000 embedded MNIST digits (4,000 train / 500 test),
-not full MNIST: the numbers are not comparable with the literature's full-MNIST figures (an MLP VAE's NLL is
-about 85-100 nats there). The Fréchet distance is in the features of a LeNet-5 trained here (not Inception).
-Quick mode trains for a few epochs; the full run uses each experiment's shipped epochs.
+Everything trains through `lab.train.run_experiment` on the 5,000 embedded MNIST digits (4,000 train, 500 test), not
+full MNIST, and the Fréchet distance is in the features of the cached LeNet-5 of `lab.models.gen_metrics` (trained
+once per data set), not Inception: the numbers compare with each other, not with the literature's.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from lab.bench import table
 from lab.train import run_experiment
 
 DOC = "results.md"
-TITLE = "Generative models (VAE, GAN) on mnist5k"
+TITLE = "Generative models on mnist5k"
 QUIET = ["logger=none", "~callbacks.progress_bar", "trainer.enable_progress_bar=false"]
-EXPERIMENTS = ("vae_mnist5k", "convvae_mnist5k", "gan_mnist5k", "dcgan_mnist5k")
-QUICK_EPOCHS = {"vae_mnist5k": 3, "convvae_mnist5k": 3, "gan_mnist5k": 3, "dcgan_mnist5k": 2}
+EXPERIMENTS = ("vae_mnist5k", "convvae_mnist5k", "cvae_mnist5k", "gan_mnist5k", "dcgan_mnist5k", "cgan_mnist5k",
+               "wgangp_mnist5k", "ddpm_mnist5k", "ddpm_cond_mnist5k", "flow_mnist5k", "flow_cond_mnist5k")
+# The longest runs first; the table keeps EXPERIMENTS' order.
+RUN_ORDER = ("ddpm_mnist5k", "flow_mnist5k", "ddpm_cond_mnist5k", "flow_cond_mnist5k", "vae_mnist5k", "convvae_mnist5k",
+             "cvae_mnist5k", "gan_mnist5k", "dcgan_mnist5k", "cgan_mnist5k", "wgangp_mnist5k")
+# Sampler settings compared on one trained model each: (experiment, label, sample() options, net calls per image).
+SAMPLERS = (
+    ("ddpm_mnist5k", "DDPM, ancestral, every step", {"sampler": "ddpm"}, None),
+    ("ddpm_mnist5k", "DDIM 50 steps, eta 0", {"sampler": "ddim", "steps": 50, "eta": 0.0}, 50),
+    ("ddpm_mnist5k", "DDIM 50 steps, eta 1", {"sampler": "ddim", "steps": 50, "eta": 1.0}, 50),
+    ("ddpm_mnist5k", "DDIM 20 steps, eta 1", {"sampler": "ddim", "steps": 20, "eta": 1.0}, 20),
+    ("flow_mnist5k", "flow, Euler 10 steps", {"solver": "euler", "steps": 10}, 10),
+    ("flow_mnist5k", "flow, Euler 20 steps", {"solver": "euler", "steps": 20}, 20),
+    ("flow_mnist5k", "flow, Heun 10 steps", {"solver": "heun", "steps": 10}, 20),
+)
+SAMPLER_IMAGES, QUICK_SAMPLER_IMAGES = 200, 20
+SEED = 2024
 
 
-def run(quick: bool = False) -> str:
+def quick_overrides(name: str) -> list[str]:
+    """A smoke run: one short epoch, few sampler steps."""
+    extra = ["trainer.max_epochs=1", "+trainer.limit_train_batches=5", "+trainer.limit_val_batches=0"]
+    if name.startswith("ddpm"):
+        extra += ["model.num_timesteps=100", "model.steps=5"]
+    elif name.startswith("flow"):
+        extra += ["model.steps=5"]
+    return extra
+
+
+def checkpoint_of(run_dir: Path) -> Path:
+    """The checkpoint the run tested: the best by its monitored metric, else the last (EMA weights where used)."""
+    best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
+    return best[-1] if best else run_dir / "checkpoints" / "last.ckpt"
+
+
+def images_per_second(module, n: int, **options) -> float:
+    module.sample(2, seed=0, **options)  # warm-up
+    start = time.perf_counter()
+    module.sample(n, seed=0, **options)
+    return n / (time.perf_counter() - start)
+
+
+def test_images_and_scorer(cfg):
+    """The run's test images and the cached metric classifier the run scored its samples with."""
+    from hydra.utils import instantiate
+
+    from lab.models.gen_metrics import load_scorer
+
+    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.setup("test")
+    images = torch.cat([batch[0] for batch in datamodule.test_dataloader()])
+    datamodule.setup("fit")
+    scorer = load_scorer(None, tuple(cfg.model.image_shape), int(cfg.model.num_classes),
+                         datamodule.train_dataloader, int(cfg.model.classifier_epochs))
+    return images, scorer
+
+
+def sampler_rows(modules: dict, quick: bool) -> list[list]:
+    """FD and speed of each sampler setting, `n` images each, against the 500 test images."""
+    from lab.models.gen_metrics import SampleMetrics
+
+    n = QUICK_SAMPLER_IMAGES if quick else SAMPLER_IMAGES
+    if not any(experiment in modules for experiment, *_ in SAMPLERS):
+        return []
+    real, scorer = test_images_and_scorer(next(cfg for module, cfg in modules.values()))
+    metrics = SampleMetrics(scorer)
+    rows, full_speed = [], None
+    for experiment, label, options, calls in SAMPLERS:
+        if experiment not in modules:
+            continue
+        module = modules[experiment][0]
+        calls = calls or module.num_timesteps
+        metrics.reset()
+        metrics.update_real(real)
+        start = time.perf_counter()
+        result = metrics.compute(lambda k, labels, i=iter(range(10**6)): module.sample(k, seed=SEED + next(i),
+                                                                                      **options), n=n)
+        speed = n / (time.perf_counter() - start)
+        full_speed = full_speed or speed
+        rows.append([experiment, label, calls, speed, f"{speed / full_speed:.1f}x", result["fd"],
+                     result["classes_covered"]])
+    return rows
+
+
+def run(quick: bool = False, only: list[str] | None = None, pictures: Path | None = None) -> dict[str, str]:
+    from lab.run.checkpoint import load_module
+
+    chosen = [name for name in RUN_ORDER if not only or name in only]
     root = Path(tempfile.mkdtemp(prefix="bench-generative-"))
-    speed = []
-    for name in EXPERIMENTS:
-        metrics = run_experiment(QUIET + [f"experiment={name}", "trainer.max_epochs=1", "model.sample_metrics=false",
-                                          f"+trainer.limit_train_batches={10 if quick else 40}", "test=false",
-                                          "+trainer.limit_val_batches=0", "callbacks.model_checkpoint=null"],
-                                 root / f"speed_{name}")
-        speed.append([name, metrics.get("perf/samples_per_sec", float("nan"))])
-
-    clf_epochs = 1 if quick else 3
-    run_experiment(QUIET + ["experiment=lenet_mnist5k", f"trainer.max_epochs={clf_epochs}", "test=false"],
-                   root / "classifier")
-    classifier = root / "classifier" / "checkpoints" / "last.ckpt"
-    rows = []
-    for name in EXPERIMENTS:
-        extra = [f"trainer.max_epochs={QUICK_EPOCHS[name]}"] if quick else []
-        m = run_experiment(QUIET + [f"experiment={name}", f"model.classifier_ckpt={classifier}"] + extra, root / name)
-        epochs = OmegaConf.load(root / name / "config.yaml").trainer.max_epochs
-        rows.append([name, epochs, m.get("test/elbo", "-"), m.get("test/nll_iw", "-"), m["test/fd"],
-                     int(m["test/classes_covered"]), m["time/fit_seconds"]])
-    return "\n".join([
-        f"{torch.get_num_threads()} torch thread(s). Data: mnist5k (5,000 embedded MNIST digits), not full MNIST.", "",
-        table(["experiment", "train images/s (batch 64)"], speed), "",
-        f"Test metrics (nats per image; Fréchet distance in the features of a LeNet-5 trained {clf_epochs} epoch(s) "
-        "on the same data, 500 test images vs 500 samples; classes covered = classes given >= 1/4 of a uniform "
-        "share of the samples by that classifier):", "",
-        table(["experiment", "epochs", "test ELBO", "test IW-NLL (k=64)", "Fréchet distance", "classes covered",
-               "fit s"], rows)])
+    rows, modules, grids = [], {}, []
+    for name in chosen:
+        run_dir = root / name
+        m = run_experiment(QUIET + [f"experiment={name}"] + (quick_overrides(name) if quick else []), run_dir)
+        module, cfg = load_module(checkpoint_of(run_dir))
+        modules[name] = module, cfg
+        agreement = m.get("test/class_agreement")
+        rows.append([EXPERIMENTS.index(name), name, int(cfg.trainer.max_epochs), m["test/fd"],
+                     int(m["test/classes_covered"]), "-" if agreement is None else agreement,
+                     m.get("perf/samples_per_sec", float("nan")),
+                     images_per_second(module, 20 if quick else 100), m["time/fit_seconds"] / 60])
+        grid = next(iter(sorted((run_dir / "images").glob("test_samples*.png"))), None)
+        if pictures is not None and grid is not None:
+            target = pictures / "samples" / f"{name}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(grid, target)
+            grids.append(name)
+    grids.sort(key=EXPERIMENTS.index)
+    blocks = {"generative": "\n".join([
+        f"{torch.get_num_threads()} torch thread(s); seed 0; each experiment as shipped"
+        + (" (quick: 5 batches of one epoch)" if quick else "") + ". Fréchet distance: 500 samples against the 500 "
+        "test images in the cached LeNet-5's features; classes covered: classes given at least a quarter of a "
+        "uniform share of the samples; class agreement (conditional models): the fraction of samples drawn for class "
+        "c that the classifier labels c. Train images/s: the last epoch's `perf/samples_per_sec`; sampling images/s: "
+        "100 images with the experiment's own sampler settings, after a warm-up.", "",
+        table(["experiment", "epochs", "Fréchet distance", "classes covered", "class agreement", "train images/s",
+               "sampling images/s", "fit minutes"], [row[1:] for row in sorted(rows)])])}
+    for start in range(0, len(grids), 4):  # the test-stage sample grids, four to a table
+        some = grids[start:start + 4]
+        blocks["generative"] += "\n\n" + "\n".join(
+            [f"| {' | '.join(some)} |", "|" + "---|" * len(some),
+             "| " + " | ".join(f"![{g}](samples/{g}.png)" for g in some) + " |"])
+    samplers = sampler_rows(modules, quick)
+    if samplers:
+        n = QUICK_SAMPLER_IMAGES if quick else SAMPLER_IMAGES
+        blocks["generative/samplers"] = "\n".join([
+            f"The trained ddpm_mnist5k and flow_mnist5k from the table above, {n} samples per setting (seeds fixed) "
+            "against the 500 test images; with fewer samples than the table above, the Fréchet distances here are "
+            "higher than there and compare only with each other. Speed-up: images/s over the first row's (the "
+            "same U-Net in both models).", "",
+            table(["model", "sampler", "net calls per image", "sampling images/s", "speed-up", "Fréchet distance",
+                   "classes covered"], samplers)])
+    return blocks

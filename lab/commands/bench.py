@@ -23,7 +23,7 @@ from lab.bench import sections
 def _options(module, args) -> dict:
     """The section-specific options given on the command line that this section's run() takes."""
     accepted = inspect.signature(module.run).parameters
-    given = {"seeds": args.seeds, "only": args.only}
+    given = {"seeds": args.seeds, "only": args.only, "pictures": Path(args.docs) if args.write else None}
     return {key: value for key, value in given.items() if value is not None and key in accepted}
 
 
