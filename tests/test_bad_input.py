@@ -35,6 +35,11 @@ def test_wrong_key_is_refused_with_the_closest_key():
         compose_config(["model.optimizer.lrr=0.1"])
 
 
+def test_a_key_whose_default_interpolates_hydra_runtime_is_a_known_key(tmp_path):
+    cfg = compose_config(["experiment=xor_mlp", f"paths.output_dir={tmp_path}"])
+    assert cfg.paths.output_dir == str(tmp_path)
+
+
 @pytest.mark.parametrize("override, key", [("model.optimizer.lr=-0.1", "model.optimizer.lr"),
                                            ("data.batch_size=0", "data.batch_size")])
 def test_non_positive_values_are_refused(run_exp, override, key):

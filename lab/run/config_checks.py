@@ -110,6 +110,18 @@ def check_group_options(groups) -> None:
         raise LabError(f"unknown {group} {value!r} (no conf/{group}/{value}.yaml); {hint}")
 
 
+def _has_key(tree, dotted: str) -> bool:
+    """Whether the nested dicts/lists `tree` hold the key path `dotted` (list items by index)."""
+    for part in dotted.split("."):
+        if isinstance(tree, dict) and part in tree:
+            tree = tree[part]
+        elif isinstance(tree, list) and part.isdigit() and int(part) < len(tree):
+            tree = tree[int(part)]
+        else:
+            return False
+    return True
+
+
 def check_overrides(overrides: list[str]) -> None:
     """Raise a LabError for a `group=option` whose option does not exist, or a `key=value` override whose key is not
     in the composed config, naming the closest existing ones. Hydra's own hint for a key (`+key=...`) would add the
@@ -137,9 +149,9 @@ def check_overrides(overrides: list[str]) -> None:
             cfg = compose(config_name="train", overrides=[o.input_line for o in groups])
     except HydraException:
         return  # a config that does not compose: Hydra's own message names the file
-    missing = object()
+    tree = OmegaConf.to_container(cfg, resolve=False)  # a key whose value interpolates Hydra's runtime still exists
     for override in keys:
-        if OmegaConf.select(cfg, override.key_or_group, default=missing, throw_on_resolution_failure=False) is missing:
+        if not _has_key(tree, override.key_or_group):
             near = closest_keys(override.key_or_group, [k for k in _leaf_keys(cfg) if not k.startswith("hydra")])
             hint = f"did you mean {' or '.join(near)}? " if near else ""
             raise LabError(f"unknown config key {override.key_or_group!r}; {hint}"
