@@ -150,10 +150,13 @@ class LanguageModel(pl.LightningModule):
                            "carries its hidden state from character to character")
         was_training = self.training
         self.eval()
-        logits, state = self(encode(prompt, vocab).to(self.device)[None], None, **({} if cache else {"cache": False}))
+        unused = self.vocab_codes < 0
+        unused = unused if unused.any() else None
+        logits, state = self.net(encode(prompt, vocab).to(self.device)[None], None,
+                                 **({} if cache else {"cache": False}))
         chosen = []
-        for _ in range(length):
-            last = logits[0, -1]
+        for i in range(length):
+            last = logits[0, -1] if unused is None else logits[0, -1].masked_fill(unused, float("-inf"))
             if temperature == 0:
                 token = last.argmax().view(1)
             else:
@@ -163,7 +166,8 @@ class LanguageModel(pl.LightningModule):
                     last = last.masked_fill(last < threshold, float("-inf"))
                 token = torch.multinomial(F.softmax(last, dim=-1), 1, generator=generator)
             chosen.append(token)
-            logits, state = self(token.view(1, 1), state)
+            if i + 1 < length:
+                logits, state = self.net(token.view(1, 1), state)
         self.train(was_training)
         indices = torch.cat(chosen).tolist() if chosen else []
         return prompt + "".join(vocab[i] for i in indices)
