@@ -137,3 +137,12 @@ def test_the_large_batch_bench_runs_compose_with_the_recipe_on_the_8x_batch():
     assert [c.model.scheduler for c in cfgs[:3]] == [None] * 3 and cfgs[2].model.optimizer.reference_batch == 64
     assert cfgs[3].model.scheduler.warmup_steps == 16 and cfgs[3].model.scheduler.min_lr == 0.008
     assert cfgs[4].model.scheduler == cfgs[3].model.scheduler and cfgs[4].trainer.strategy == "ddp"
+
+
+def test_scale_lr_without_a_reference_batch_is_refused_before_the_run_starts(tmp_path):
+    from lab.train import run_experiment
+
+    with pytest.raises(LabError, match=r"^model.optimizer.scale_lr=linear needs model.optimizer.reference_batch=N, "
+                                       r"the global batch the lr was chosen for \(got None\)$"):
+        run_experiment(["experiment=xor_mlp", "logger=none", "model.optimizer.scale_lr=linear"], tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -61,7 +61,7 @@ def build_optimizer(module, optimizer: Callable, net: nn.Module | Iterable[nn.Pa
     partial carries `scale_lr`. `net` may also be an iterable of parameters: one group, as given."""
     keywords = dict(getattr(optimizer, "keywords", {}))
     rule, reference = keywords.pop("scale_lr", None), keywords.pop("reference_batch", None)
-    check_scale_lr(rule)
+    check_scale_lr(rule, reference)
     if isinstance(optimizer, functools.partial):
         optimizer = functools.partial(optimizer.func, *optimizer.args, **keywords)
     net = module if net is None else net
@@ -72,9 +72,6 @@ def build_optimizer(module, optimizer: Callable, net: nn.Module | Iterable[nn.Pa
     opt = optimizer(params)
     if rule is None:
         return opt
-    if not reference or reference <= 0:
-        raise LabError(f"model.optimizer.scale_lr={rule} needs model.optimizer.reference_batch > 0 (the batch the "
-                       f"lr was chosen for), got {reference}")
     batch = global_batch(module)
     for group in opt.param_groups:
         base, group["lr"] = group["lr"], group["lr"] * batch / reference

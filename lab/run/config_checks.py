@@ -30,14 +30,19 @@ def check_config(cfg: DictConfig) -> None:
         name = path.rsplit(".", 1)[-1]
         if name in POSITIVE_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
             raise LabError(f"{path} must be > 0, got {value}; set it on the command line, e.g. {path}=...")
-    check_scale_lr(OmegaConf.select(cfg, "model.optimizer.scale_lr", default=None))
+    check_scale_lr(OmegaConf.select(cfg, "model.optimizer.scale_lr", default=None),
+                   OmegaConf.select(cfg, "model.optimizer.reference_batch", default=None))
 
 
-def check_scale_lr(rule) -> None:
-    """Raise the LabError for a `model.optimizer.scale_lr` that is not a known rule."""
+def check_scale_lr(rule, reference) -> None:
+    """Raise the LabError for a `model.optimizer.scale_lr` that is not a known rule, or one without the batch the lr
+    was chosen for."""
     if rule is not None and rule not in SCALE_LR:
         raise LabError(f"model.optimizer.scale_lr={rule!r} is not a rule; choose one of: "
                        f"{', '.join(SCALE_LR)}, null (no scaling)")
+    if rule is not None and not (isinstance(reference, int) and reference > 0):
+        raise LabError(f"model.optimizer.scale_lr={rule} needs model.optimizer.reference_batch=N, the global batch "
+                       f"the lr was chosen for (got {reference})")
 
 
 def _is_group(name: str) -> bool:
