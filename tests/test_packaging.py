@@ -14,7 +14,7 @@ from lab.commands import bench, evaluate, generate, sample, sweep
 
 from conftest import REPO
 
-COMMANDS = ["lab-train", "lab-evaluate", "lab-sample", "lab-generate", "lab-sweep", "lab-bench"]
+COMMANDS = ["lab-train", "lab-evaluate", "lab-sample", "lab-generate", "lab-translate", "lab-sweep", "lab-bench"]
 NOT_SOURCE = shutil.ignore_patterns(".git", "outputs", "multirun", "wandb", "build", "dist", "*.egg-info",
                                     "__pycache__", ".pytest_cache", "lightning_logs")
 

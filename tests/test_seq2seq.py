@@ -209,6 +209,10 @@ def test_lab_translate_refuses_a_checkpoint_that_is_not_a_translator(trained, ca
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "holds a Classifier, not a translator" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exit_:
+        translate_command.main([f"ckpt={_ckpt(trained, 'attention')}", "text=3 März 1994"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith("error: characters 'ä' are not in the vocabulary ")
 
 
 def test_lab_translate_answers_help_and_refuses_a_missing_text(capsys):

@@ -198,6 +198,11 @@ class Translator(pl.LightningModule):
         empty = [i for i, text in enumerate(texts) if not text]
         if empty:
             raise LabError(f"text {empty[0]} is empty; give a date such as 'Thursday, March 3, 1994'")
+        longest = max(map(len, texts), default=0)
+        limit = getattr(self.net, "max_len", None)
+        if limit is not None and longest > limit:
+            raise LabError(f"a text of {longest} characters is longer than the {limit} positions the model has "
+                           "(model.net.max_len)")
         was_training = self.training
         self.eval()
         outputs, scores = [], []
@@ -265,7 +270,7 @@ class Translator(pl.LightningModule):
             for bucket, (rate, count) in exact_match_by_length(sources, predictions, truths,
                                                                self.hparams.length_buckets).items():
                 if count:
-                    self.log(f"{stage}/exact_match_len{bucket}", rate)
+                    self.log(f"{stage}/exact_match_len{bucket}", rate, sync_dist=True)
             self._by_length = []
         if not self.trainer.sanity_checking:
             self._save_attention(stage)
