@@ -67,7 +67,7 @@ def snapshot():
 
 COMPARE = WALK + SNAPSHOT + """
 import importlib, json
-for name in json.loads(sys.argv[1]):
+for name in json.load(sys.stdin):  # thousands of names: too long for an argument
     try:
         importlib.import_module(name)
     except BaseException:  # a submodule that only its parent can load, a platform-specific one, ...
@@ -79,8 +79,8 @@ print(json.dumps({key: [before[key][:300], after[key][:300]] for key in before i
 """
 
 
-def _python(script: str, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, capture_output=True, text=True,
+def _python(script: str, stdin: str = "") -> str:
+    result = subprocess.run([sys.executable, "-c", script], input=stdin, cwd=REPO, capture_output=True, text=True,
                             timeout=300, env=None)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.strip().splitlines()[-1]
