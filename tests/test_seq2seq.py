@@ -222,3 +222,7 @@ def test_lab_translate_answers_help_and_refuses_a_missing_text(capsys):
     with pytest.raises(SystemExit) as exit_:
         translate_command.main(["ckpt=x.ckpt"])
     assert exit_.value.code == 2 and capsys.readouterr().err == "error: missing argument(s): text=...\n"
+    with pytest.raises(SystemExit) as exit_:
+        translate_command.main(["ckpt=x.ckpt", "text=3 Mar 1994", "beam=two"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "error: beam must be a whole number >= 1 (1 = greedy), got 'two'\n"

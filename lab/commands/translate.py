@@ -13,13 +13,13 @@ DEFAULTS = {"ckpt": None, "text": None, "beam": 1}
 
 def translate(argv: list[str]) -> str:
     args = parse_args(argv, DEFAULTS, required=("ckpt", "text"))
+    beam = args["beam"]
+    if not isinstance(beam, int) or isinstance(beam, bool) or beam < 1:
+        raise LabError(f"beam must be a whole number >= 1 (1 = greedy), got {beam!r}")
     module, _ = load_module(args["ckpt"])
     if not hasattr(module, "translate"):
         raise LabError(f"{args['ckpt']} holds a {type(module).__name__}, not a translator; "
                        "train one with experiment=seq2seq_attention")
-    beam = args["beam"]
-    if not isinstance(beam, int) or isinstance(beam, bool):
-        raise LabError(f"beam must be a whole number >= 1 (1 = greedy), got {beam!r}")
     (output,) = module.translate([args["text"]], beam=beam)
     print(output)
     return output
