@@ -197,7 +197,7 @@ def test_lab_translate_prints_the_iso_date(trained, capsys):
     assert translate_command.main([f"ckpt={ckpt}", "text=3rd of March, 1994"]) == "1994-03-03"
     assert capsys.readouterr().out == "1994-03-03\n"
     done = subprocess.run(["lab-translate", f"ckpt={ckpt}", "text=Thursday, March 3, 1994", "beam=5"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "1994-03-03\n"
 
@@ -210,7 +210,7 @@ def test_lab_translate_refuses_a_checkpoint_that_is_not_a_translator(trained, ca
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "holds a Classifier, not a translator" in err and err.count("\n") == 1
     with pytest.raises(SystemExit) as exit_:
-        translate_command.main([f"ckpt={_ckpt(trained, 'attention')}", "text=3 März 1994"])
+        translate_command.main([f"ckpt={_ckpt(trained, 'attention')}", "text=3 Mär 1994"])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.startswith("error: characters 'ä' are not in the vocabulary ")
 
