@@ -312,4 +312,4 @@ class Translator(pl.LightningModule):
         log_image(self.trainer, key, path, caption=f"{source} -> {output}")
 
     def configure_optimizers(self):
-        return configure_optimizers(self.parameters(), self.optimizer, self.scheduler)
+        return configure_optimizers(self, self.optimizer, self.scheduler)
