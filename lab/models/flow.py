@@ -47,7 +47,7 @@ def ode_states(velocity: Velocity, x: torch.Tensor, steps: int, solver: str) -> 
 
 
 class FlowMatching(IterativeGenerative):
-    def __init__(self, *args, solver: str = "euler", steps: int = 20, **kwargs) -> None:
+    def __init__(self, *args, solver: str = "heun", steps: int = 10, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if solver not in SOLVERS:
             raise LabError(f"unknown model.solver {solver!r}; choose one of {', '.join(SOLVERS)}")
