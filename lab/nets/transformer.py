@@ -91,6 +91,20 @@ class Block(nn.Module):
         self.proj = nn.Linear(4 * dim, dim, bias=bias)
         self.resid_drop = nn.Dropout(dropout)
 
+    def decode_one(self, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, position: int) -> torch.Tensor:
+        """`forward` in eval mode for one new position per sequence, x of shape (batch, dim), whose key and value
+        go into the buffers at `position` (they must be long enough)."""
+        attn, norm1, norm2 = self.attn, self.norm1, self.norm2
+        b, d = x.shape
+        h = F.layer_norm(x, (d,), norm1.weight, norm1.bias, norm1.eps)
+        q, k, v = F.linear(h, attn.qkv.weight, attn.qkv.bias).view(b, 3, attn.heads, 1, d // attn.heads).unbind(1)
+        keys[:, :, position:position + 1], values[:, :, position:position + 1] = k, v
+        y = F.scaled_dot_product_attention(q, keys[:, :, :position + 1], values[:, :, :position + 1])
+        x = x + F.linear(y.view(b, d), attn.proj.weight, attn.proj.bias)
+        h = F.layer_norm(x, (d,), norm2.weight, norm2.bias, norm2.eps)
+        return x + F.linear(F.gelu(F.linear(h, self.fc.weight, self.fc.bias), approximate="tanh"),
+                            self.proj.weight, self.proj.bias)
+
     def forward(self, x: torch.Tensor, past=None):
         a, kv = self.attn(self.norm1(x), past)
         x = x + a
@@ -130,9 +144,24 @@ class CausalTransformer(nn.Module):
         if state.keys is None:  # recompute over the whole window
             x, _, _ = self._run(window, 0, None)
             return self._logits(x[:, -kept:]), KVCache(window, None, None)
+        if past and tokens.shape[1] == 1 and not self.training:
+            keys, values = state.keys, state.values
+            if keys[0].shape[2] <= past:
+                keys, values = (tuple(_grow(buffer, past, past + 1) for buffer in kv) for kv in (keys, values))
+            return self._decode_one(tokens, past, keys, values), KVCache(window, keys, values)
         layers = zip(state.keys, state.values, [past] * len(self.blocks)) if past else None
         x, keys, values = self._run(window[:, past:], past, layers)
         return self._logits(x[:, -kept:]), KVCache(window, keys, values)
+
+    def _decode_one(self, token: torch.Tensor, position: int, keys, values) -> torch.Tensor:
+        """Logits for one new token at `position` after cached keys and values: `_run` + `_logits` for a single
+        position in eval mode, written with functional calls. A decoded token costs about 60 small ops, so the
+        module calls, dropout calls and reshapes of the general path would be a large part of its time."""
+        x = self.tokens.weight[token[:, 0]] + self.positions.weight[position]  # (batch, dim)
+        for block, layer_keys, layer_values in zip(self.blocks, keys, values):
+            x = block.decode_one(x, layer_keys, layer_values, position)
+        return F.linear(F.layer_norm(x, x.shape[-1:], self.norm.weight, self.norm.bias, self.norm.eps),
+                        self.head.weight)[:, None]
 
     def _run(self, tokens: torch.Tensor, start: int, past):
         positions = torch.arange(start, start + tokens.shape[1], device=tokens.device)
