@@ -61,9 +61,6 @@ class CausalSelfAttention(nn.Module):
             keys, values = _grow(keys, start, start + t), _grow(values, start, start + t)
         keys[:, :, start:start + t], values[:, :, start:start + t] = k, v
         keys_seen, values_seen = keys[:, :, :start + t], values[:, :, :start + t]
-        if t == 1 and not dropout:  # one query sees every key: two small matmuls beat the fused kernel's overhead
-            weights = torch.softmax(q @ keys_seen.transpose(2, 3) * q.shape[-1] ** -0.5, dim=-1)
-            return self._out(weights @ values_seen), (keys, values)
         # scaled_dot_product_attention's causal mask is aligned top-left; new query i sits at start + i
         mask = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)
         y = F.scaled_dot_product_attention(q, keys_seen, values_seen, attn_mask=mask, dropout_p=dropout)
