@@ -141,3 +141,30 @@ def test_every_relative_link_in_readme_and_docs_points_to_a_file():
             if not file.exists() or (anchor and file.suffix == ".md" and anchor not in _anchors(file)):
                 broken.append(f"{page.name}: {target}")
     assert not broken
+
+
+def test_generative_resume_reuses_finished_runs_and_resumes_interrupted_ones(monkeypatch, tmp_path):
+    from lab.bench import generative
+
+    calls = []
+    monkeypatch.setattr(generative, "run_experiment", lambda overrides, run_dir: calls.append(overrides) or {})
+    (tmp_path / "vae_mnist5k").mkdir()
+    (tmp_path / "vae_mnist5k" / "metrics.json").write_text('{"test/fd": 42.5}')
+    (tmp_path / "gan_mnist5k" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "gan_mnist5k" / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert generative.train_or_reuse("vae_mnist5k", tmp_path / "vae_mnist5k", quick=False) == {"test/fd": 42.5}
+    assert calls == []
+    generative.train_or_reuse("gan_mnist5k", tmp_path / "gan_mnist5k", quick=False)
+    generative.train_or_reuse("cvae_mnist5k", tmp_path / "cvae_mnist5k", quick=False)
+    assert calls[0][-2:] == ["experiment=gan_mnist5k", f"ckpt_path={tmp_path / 'gan_mnist5k/checkpoints/last.ckpt'}"]
+    assert calls[1][-1] == "experiment=cvae_mnist5k"
+    assert generative.sampler_seeds(quick=False, seeds=None) == [2024, 3024, 4024]
+
+
+def test_lab_bench_resume_needs_an_existing_folder_and_the_generative_section(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        bench.main(["generative", "--resume", str(tmp_path / "missing")])
+    assert "--resume " + str(tmp_path / "missing") + ": no such folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["sequence", "--resume", str(tmp_path)])
+    assert "--resume applies to no section of sequence" in capsys.readouterr().err

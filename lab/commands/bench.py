@@ -23,7 +23,8 @@ from lab.bench import sections
 def _options(module, args) -> dict:
     """The section-specific options given on the command line that this section's run() takes."""
     accepted = inspect.signature(module.run).parameters
-    given = {"seeds": args.seeds, "only": args.only, "pictures": Path(args.docs) if args.write else None}
+    given = {"seeds": args.seeds, "only": args.only, "pictures": Path(args.docs) if args.write else None,
+             "resume": args.resume}
     return {key: value for key, value in given.items() if value is not None and key in accepted}
 
 
@@ -33,6 +34,8 @@ def _command(name: str, options: dict, write: bool) -> str:
         words += ["--only", ",".join(options["only"])]
     if "seeds" in options:
         words += ["--seeds", str(options["seeds"])]
+    if "resume" in options:
+        words += ["--resume", str(options["resume"])]
     return shlex.join(words + (["--write"] if write else []))
 
 
@@ -53,9 +56,13 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sections", nargs="*", help=f"any of: {', '.join(available)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats and steps: a smoke run (not writable)")
-    parser.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 (sections rl, rl_results)")
+    parser.add_argument("--seeds", type=int, metavar="N",
+                        help="rl, rl_results: seeds 0..N-1; generative: seeds of the sampler table")
     parser.add_argument("--only", type=lambda text: text.split(","), metavar="NAME[,NAME]",
                         help="some experiments of a section (rl: ppo_cartpole, dqn_cartpole, sac_pendulum)")
+    parser.add_argument("--resume", type=Path, metavar="DIR",
+                        help="generative: continue the runs in DIR (the folder an earlier run printed); finished "
+                             "experiments there are not trained again")
     parser.add_argument("--write", action="store_true",
                         help="replace each measured table's block in the docs pages (docs/benchmarks.md, results.md)")
     parser.add_argument("--docs", default="docs", metavar="DIR", help="the docs folder --write writes into (docs)")
@@ -68,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--quick is a smoke run: its numbers are not written to the docs; drop one of the two")
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
-    for flag in ("seeds", "only"):
+    if args.resume is not None and not args.resume.is_dir():
+        parser.error(f"--resume {args.resume}: no such folder; give the folder an earlier run printed")
+    for flag in ("seeds", "only", "resume"):
         takers = [s for s in chosen if flag in inspect.signature(available[s].run).parameters]
         if getattr(args, flag) is not None and not takers:
             parser.error(f"--{flag} applies to no section of {', '.join(chosen)}")
