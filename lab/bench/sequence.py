@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import tempfile
 import time
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -21,6 +22,7 @@ TITLE = "Sequence models (character LMs on the default corpus)"
 EXPERIMENTS = ("charlm_rnn", "charlm_gru", "charlm_lstm", "charlm_transformer")
 VOCAB, BATCH, SEQ = 96, 32, 128
 NEW_TOKENS = 500
+SAMPLE_LENGTH = 400
 
 
 def _net(cfg, **overrides) -> torch.nn.Module:
@@ -93,36 +95,49 @@ class BestBpc(pl.Callback):
             BestBpc.best = min(BestBpc.best, float(bpc))
 
 
-def final_bpc(experiment: str, overrides: list[str]) -> tuple[float, float, float]:
-    """(best val bits/char, last val bits/char, fit seconds) of one run of `experiment`."""
+def final_bpc(experiment: str, overrides: list[str]) -> tuple[float, float, float, str]:
+    """(best val bits/char, last val bits/char, fit seconds, a sample) of one run of `experiment`; the sample is
+    SAMPLE_LENGTH characters from the run's best checkpoint after its `sample_prompt`, as `lab-generate` draws them
+    with its defaults (temperature 0.8, seed 0)."""
+    from lab.run.checkpoint import load_module
+
     with tempfile.TemporaryDirectory() as out:
         metrics = run_experiment([f"experiment={experiment}", "logger=none", "~callbacks.progress_bar",
                                   "trainer.enable_progress_bar=false", "model.sample_length=100",
                                   f"+callbacks.best_bpc._target_={BestBpc.__module__}.BestBpc"] + overrides, out)
-    return BestBpc.best, metrics["val/bpc"], metrics["time/fit_seconds"]
+        best = sorted(Path(out, "checkpoints").glob("best-*.ckpt")) or [Path(out, "checkpoints", "last.ckpt")]
+        module, _ = load_module(best[-1])
+        sample = module.generate(module.hparams.sample_prompt, SAMPLE_LENGTH, 0.8, None,
+                                 torch.Generator().manual_seed(0))
+    return BestBpc.best, metrics["val/bpc"], metrics["time/fit_seconds"], sample
 
 
 def experiments_table(quick: bool) -> str:
     """Quick: 1 epoch of 10 batches each. Full: every experiment as shipped (its own max_epochs)."""
     steps, length = (3, 50) if quick else (10, 300)
     overrides = ["trainer.max_epochs=1", "trainer.limit_train_batches=10"] if quick else []
-    rows = []
+    rows, samples = [], {}
     for experiment in EXPERIMENTS:
         cfg = compose_config([f"experiment={experiment}"])
         torch.manual_seed(0)
         net = _net(cfg)
         params = sum(p.numel() for p in net.parameters())
         epochs = 1 if quick else int(cfg.trainer.max_epochs)
-        best, last, seconds = final_bpc(experiment, overrides)
+        best, last, seconds, samples[experiment] = final_bpc(experiment, overrides)
         rows.append([experiment, f"{params:,}", train_tokens_per_second(net, steps),
                      sample_tokens_per_second(net, length), epochs, best, last, seconds])
     caption = ("" if quick else "Each experiment as shipped; their epochs are set so that the four fits take about "
                "the same time on the 2-core CPU (fit seconds). Bits/char on the validation books, in windows of the "
                "experiment's `data.seq_len` (128 for all four). Train tokens/s: the net alone on random windows; "
                "sampling tokens/s: one sequence, one token per call.\n\n")
-    return caption + table(["experiment", "parameters", f"train tokens/s (batch {BATCH}x{SEQ})", "sampling tokens/s",
-                  "epochs" + (" (10 batches, quick)" if quick else ""), "best val bits/char", "last val bits/char",
-                  "fit seconds"], rows)
+    winner = min(rows, key=lambda row: row[5])
+    fence = "`" * 3
+    return (caption + table(["experiment", "parameters", f"train tokens/s (batch {BATCH}x{SEQ})",
+                             "sampling tokens/s", "epochs" + (" (10 batches, quick)" if quick else ""),
+                             "best val bits/char", "last val bits/char", "fit seconds"], rows)
+            + f"\n\n{SAMPLE_LENGTH} characters from {winner[0]}, the lowest best val bits/char ({winner[5]:.2f}), "
+              f"drawn from its best checkpoint as `lab-generate ckpt=... length={SAMPLE_LENGTH}` draws them "
+              f"(temperature 0.8, seed 0):\n\n{fence}text\n{samples[winner[0]].replace(fence, '')}\n{fence}")
 
 
 def _language_model(net: torch.nn.Module):
