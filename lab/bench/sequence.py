@@ -99,16 +99,14 @@ def final_bpc(experiment: str, overrides: list[str]) -> tuple[float, float, floa
     """(best val bits/char, last val bits/char, fit seconds, a sample) of one run of `experiment`; the sample is
     SAMPLE_LENGTH characters from the run's best checkpoint after its `sample_prompt`, as `lab-generate` draws them
     with its defaults (temperature 0.8, seed 0)."""
-    from lab.run.checkpoint import load_module
+    from lab.commands.generate import generate
 
     with tempfile.TemporaryDirectory() as out:
         metrics = run_experiment([f"experiment={experiment}", "logger=none", "~callbacks.progress_bar",
                                   "trainer.enable_progress_bar=false", "model.sample_length=100",
                                   f"+callbacks.best_bpc._target_={BestBpc.__module__}.BestBpc"] + overrides, out)
         best = sorted(Path(out, "checkpoints").glob("best-*.ckpt")) or [Path(out, "checkpoints", "last.ckpt")]
-        module, _ = load_module(best[-1])
-        sample = module.generate(module.hparams.sample_prompt, SAMPLE_LENGTH, 0.8, None,
-                                 torch.Generator().manual_seed(0))
+        sample = generate([f"ckpt={best[-1]}", f"length={SAMPLE_LENGTH}"])
     return BestBpc.best, metrics["val/bpc"], metrics["time/fit_seconds"], sample
 
 
