@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
+from lab.models.supervised_steps import SupervisedSteps
 from lab.models.optim import configure_optimizers
 from lab.models.train_log import TrainLog
 from lab.callbacks.viz import image_path, log_image, new_figure, save_figure
@@ -23,7 +24,7 @@ from lab.callbacks.viz import image_path, log_image, new_figure, save_figure
 METRICS = {"mse": MeanSquaredError, "mae": MeanAbsoluteError}
 
 
-class Forecaster(pl.LightningModule):
+class Forecaster(SupervisedSteps, pl.LightningModule):
     def __init__(self, net: nn.Module, optimizer: Callable, scheduler: Callable | None = None,
                  plot_points: int = 300, relative: bool = False) -> None:
         super().__init__()
@@ -61,14 +62,9 @@ class Forecaster(pl.LightningModule):
         scaled = (window.to(self.device) - self.mean) / self.std
         return self(scaled[..., None]) * self.std + self.mean
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+    def _loss(self, batch) -> tuple[torch.Tensor]:
         x, y = batch
-        loss = F.mse_loss(self(x), y)
-        self.train_log.step(self, "train/loss", loss, batch_size=len(x), prog_bar=True)
-        return loss
-
-    def on_train_epoch_end(self) -> None:
-        self.train_log.epoch_end(self)
+        return (F.mse_loss(self(x), y),)
 
     def _eval_step(self, batch, stage: str) -> None:
         x, y = batch
@@ -107,18 +103,6 @@ class Forecaster(pl.LightningModule):
         key = f"{stage}/forecast"
         path = save_figure(figure, image_path(self.trainer, key))
         log_image(self.trainer, key, path)
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
 
     def configure_optimizers(self):
         return configure_optimizers(self, self.optimizer, self.scheduler)

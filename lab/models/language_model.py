@@ -18,11 +18,12 @@ from torchmetrics.text import Perplexity
 
 from lab.data.text import encode
 from lab.errors import LabError
+from lab.models.supervised_steps import SupervisedSteps
 from lab.models.optim import configure_optimizers
 from lab.models.train_log import TrainLog
 
 
-class LanguageModel(pl.LightningModule):
+class LanguageModel(SupervisedSteps, pl.LightningModule):
     def __init__(self, net: nn.Module, vocab_size: int, optimizer: Callable, scheduler: Callable | None = None,
                  sample_prompt: str = "def ", sample_length: int = 300, temperature: float = 0.8,
                  top_k: int | None = None, compile: bool = False) -> None:
@@ -85,14 +86,6 @@ class LanguageModel(pl.LightningModule):
         count = sum(p.numel() for p in self.parameters())  # a tensor shared by two layers counts once
         self.print(f"{type(self.net).__name__}: {count:,} parameters")
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self._loss(batch)
-        self.train_log.step(self, "train/loss", loss, batch_size=len(batch[0]), prog_bar=True)
-        return loss
-
-    def on_train_epoch_end(self) -> None:
-        self.train_log.epoch_end(self)
-
     def _eval_step(self, batch, stage: str) -> None:
         loss, logits, targets = self._loss(batch)
         self.perplexity[stage].update(logits, targets)
@@ -104,19 +97,10 @@ class LanguageModel(pl.LightningModule):
         self.log(f"{stage}/ppl", ppl, prog_bar=True)
         self.log(f"{stage}/bpc", torch.log2(ppl), prog_bar=True)
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
     def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
+        super().on_validation_epoch_end()
         if not self.trainer.sanity_checking:
             self._log_sample()
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
 
     def _log_sample(self) -> None:
         hp = self.hparams

@@ -21,6 +21,7 @@ from torchmetrics.text import BLEUScore
 from lab.callbacks.viz import image_path, log_image, new_figure, save_figure
 from lab.data.dates import BOS, EOS, PAD, SPECIALS, decode, encode
 from lab.errors import LabError
+from lab.models.supervised_steps import SupervisedSteps
 from lab.models.optim import configure_optimizers
 from lab.models.train_log import TrainLog
 
@@ -44,7 +45,7 @@ def exact_match_by_length(sources: Sequence[str], predictions: Sequence[str], ta
     return result
 
 
-class Translator(pl.LightningModule):
+class Translator(SupervisedSteps, pl.LightningModule):
     def __init__(self, net: nn.Module, src_vocab_size: int, tgt_vocab_size: int, optimizer: Callable,
                  scheduler: Callable | None = None, max_output_len: int = 16, label_smoothing: float = 0.0,
                  length_buckets: Sequence[int] = (0, 12, 18, 24)) -> None:
@@ -237,14 +238,6 @@ class Translator(pl.LightningModule):
             self.train(was_training)
 
     # training and evaluation
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self._loss(batch)
-        self.train_log.step(self, "train/loss", loss, batch_size=len(batch[0]), prog_bar=True)
-        return loss
-
-    def on_train_epoch_end(self) -> None:
-        self.train_log.epoch_end(self)
-
     def _eval_step(self, batch, stage: str) -> None:
         loss, logits, targets = self._loss(batch)
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True)
@@ -274,18 +267,6 @@ class Translator(pl.LightningModule):
             self._by_length = []
         if not self.trainer.sanity_checking:
             self._save_attention(stage)
-
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
 
     def _save_attention(self, stage: str) -> None:
         """A heat map of the attention weights on the longest of the split's first 64 sources."""
