@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
-from lab.models.supervised_steps import SupervisedSteps
 from lab.models.optim import configure_optimizers
+from lab.models.supervised_steps import SupervisedSteps
 from lab.models.train_log import TrainLog
 from lab.callbacks.viz import image_path, log_image, new_figure, save_figure
 

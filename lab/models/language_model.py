@@ -18,8 +18,8 @@ from torchmetrics.text import Perplexity
 
 from lab.data.text import encode
 from lab.errors import LabError
-from lab.models.supervised_steps import SupervisedSteps
 from lab.models.optim import configure_optimizers
+from lab.models.supervised_steps import SupervisedSteps
 from lab.models.train_log import TrainLog
 
 

@@ -21,8 +21,8 @@ from torchmetrics.text import BLEUScore
 from lab.callbacks.viz import image_path, log_image, new_figure, save_figure
 from lab.data.dates import BOS, EOS, PAD, SPECIALS, decode, encode
 from lab.errors import LabError
-from lab.models.supervised_steps import SupervisedSteps
 from lab.models.optim import configure_optimizers
+from lab.models.supervised_steps import SupervisedSteps
 from lab.models.train_log import TrainLog
 
 CHUNK = 512  # sources decoded at once by `decode`
