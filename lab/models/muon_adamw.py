@@ -26,9 +26,9 @@ class MuonAdamW(torch.optim.Optimizer):
         matrices, rest = [], []
         for group in groups:
             decay = group.get("weight_decay", weight_decay)
-            if decay:
-                matrices += [p for p in group["params"] if p.ndim == 2]
-            others = [p for p in group["params"] if not (decay and p.ndim == 2)]
+            others = []
+            for p in group["params"]:
+                (matrices if decay and p.ndim == 2 else others).append(p)
             if others:
                 rest.append({**group, "params": others, "weight_decay": decay})
         if not matrices:
