@@ -168,3 +168,41 @@ def test_lab_bench_resume_needs_an_existing_folder_and_the_generative_section(ca
     with pytest.raises(SystemExit):
         bench.main(["sequence", "--resume", str(tmp_path)])
     assert "--resume applies to no section of sequence" in capsys.readouterr().err
+
+
+def test_generative_sampler_table_scores_each_seed_once_and_keeps_it_in_the_folder(monkeypatch, tmp_path):
+    from lab.bench import generative
+    from lab.models import gen_metrics
+
+    scored = []
+
+    def score(metrics, real, module, options, seed, n):
+        scored.append((options.get("sampler") or options["solver"], seed))
+        return {"fd": float(seed % 7), "classes_covered": 10, "seconds": 2.0}
+
+    class Module:
+        num_timesteps = 1000
+
+    monkeypatch.setattr(generative, "score_seed", score)
+    monkeypatch.setattr(generative, "test_images_and_scorer", lambda cfg: (None, None))
+    monkeypatch.setattr(gen_metrics, "SampleMetrics", lambda scorer: None)
+    checkpoint = tmp_path / "best.ckpt"
+    checkpoint.write_bytes(b"weights")
+    modules = {"ddpm_mnist5k": (Module(), None, checkpoint)}
+    cache_file = tmp_path / "sampler_seeds.json"
+
+    rows = generative.sampler_rows(modules, False, [1, 2], generative.SeedCache(cache_file))
+    ddpm_rows = [s for s in generative.SAMPLERS if s[0] == "ddpm_mnist5k"]
+    assert len(rows) == len(ddpm_rows) and len(scored) == 2 * len(ddpm_rows)
+    assert rows[0] == ["ddpm_mnist5k", "DDPM, ancestral, every step", 1000, 250.0, "1.0x", 1.5, "1.0-2.0", 10]
+
+    scored.clear()  # a resumed benchmark takes every seed from the folder
+    assert generative.sampler_rows(modules, False, [1, 2], generative.SeedCache(cache_file)) == rows
+    assert scored == []
+    assert generative.sampler_rows(modules, False, [1, 2, 3], generative.SeedCache(cache_file))
+    assert scored == [(s[2].get("sampler") or s[2]["solver"], 3) for s in ddpm_rows]  # only the new seed
+
+    scored.clear()  # a retrained model is scored again
+    checkpoint.write_bytes(b"other weights")
+    generative.sampler_rows(modules, False, [1], generative.SeedCache(cache_file))
+    assert len(scored) == len(ddpm_rows)

@@ -36,6 +36,7 @@ SAMPLERS = (
     ("flow_mnist5k", "flow, Euler 10 steps", {"solver": "euler", "steps": 10}, 10),
     ("flow_mnist5k", "flow, Euler 20 steps", {"solver": "euler", "steps": 20}, 20),
     ("flow_mnist5k", "flow, Heun 10 steps", {"solver": "heun", "steps": 10}, 20),
+    ("flow_mnist5k", "flow, Heun 20 steps", {"solver": "heun", "steps": 20}, 40),
 )
 SAMPLER_IMAGES, QUICK_SAMPLER_IMAGES = 500, 20
 SEED = 2024
@@ -87,36 +88,77 @@ def sampler_seeds(quick: bool, seeds: int | None) -> list[int]:
     return [SEED + 1000 * i for i in range(seeds or (QUICK_SAMPLER_SEEDS if quick else SAMPLER_SEEDS))]
 
 
-def sampler_rows(modules: dict, quick: bool, seeds: list[int]) -> list[list]:
+def score_seed(metrics, real, module, options: dict, seed: int, n: int) -> dict:
+    """FD and classes covered of `n` samples drawn with `options` from `seed` on, and the seconds the drawing took."""
+    metrics.reset()
+    metrics.update_real(real)
+    chunk_seeds = itertools.count(seed)  # one seed per chunk of sample_batch images
+    start = time.perf_counter()
+    result = metrics.compute(lambda k, labels: module.sample(k, seed=next(chunk_seeds), **options), n=n)
+    return {"fd": float(result["fd"]), "classes_covered": int(result["classes_covered"]),
+            "seconds": time.perf_counter() - start}
+
+
+class SeedCache:
+    """Per-seed sampler results kept in the benchmark's folder, so `--resume` scores only what is new: keyed by the
+    checkpoint (path, size, modification time), the sampler options, the seed and the number of images."""
+
+    def __init__(self, path: Path | None) -> None:
+        import json
+
+        self.path = path
+        self.entries = json.loads(path.read_text()) if path is not None and path.is_file() else {}
+
+    @staticmethod
+    def key(checkpoint: Path, options: dict, seed: int, n: int) -> str:
+        import json
+
+        stat = checkpoint.stat()
+        return json.dumps([str(checkpoint), stat.st_size, stat.st_mtime_ns, options, seed, n], sort_keys=True)
+
+    def get(self, key: str) -> dict | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, result: dict) -> None:
+        import json
+
+        self.entries[key] = result
+        if self.path is not None:
+            self.path.write_text(json.dumps(self.entries, indent=1))
+
+
+def sampler_rows(modules: dict, quick: bool, seeds: list[int], cache: SeedCache | None = None) -> list[list]:
     """FD (mean and range over `seeds`) and speed of each sampler setting, `n` images a seed, against the 500 test
-    images; the same seeds for every setting."""
+    images; the same seeds for every setting. `modules` maps an experiment to (module, config, checkpoint)."""
     from lab.models.gen_metrics import SampleMetrics
 
     n = QUICK_SAMPLER_IMAGES if quick else SAMPLER_IMAGES
     if not any(experiment in modules for experiment, *_ in SAMPLERS):
         return []
-    real, scorer = test_images_and_scorer(next(cfg for module, cfg in modules.values()))
+    cache = cache or SeedCache(None)
+    real, scorer = test_images_and_scorer(next(cfg for module, cfg, _ in modules.values()))
     metrics = SampleMetrics(scorer)
     rows, full_speed = [], None
     for experiment, label, options, calls in SAMPLERS:
         if experiment not in modules:
             continue
-        module = modules[experiment][0]
+        module, _, checkpoint = modules[experiment]
         calls = calls or module.num_timesteps
-        fds, covered, seconds = [], [], 0.0
+        results = []
         for seed in seeds:
-            metrics.reset()
-            metrics.update_real(real)
-            chunk_seeds = itertools.count(seed)  # one seed per chunk of 500
-            start = time.perf_counter()
-            result = metrics.compute(lambda k, labels: module.sample(k, seed=next(chunk_seeds), **options), n=n)
-            seconds += time.perf_counter() - start
-            fds.append(result["fd"])
-            covered.append(result["classes_covered"])
-        speed = n * len(seeds) / seconds
+            key = SeedCache.key(checkpoint, options, seed, n)
+            result = cache.get(key)
+            if result is None:
+                result = score_seed(metrics, real, module, options, seed, n)
+                cache.put(key, result)
+                print(f"{experiment}, {label}, seed {seed}: Fréchet distance {result['fd']:.2f} "
+                      f"({result['seconds']:.0f} s)", flush=True)
+            results.append(result)
+        fds = [r["fd"] for r in results]
+        speed = n * len(seeds) / sum(r["seconds"] for r in results)
         full_speed = full_speed or speed
         rows.append([experiment, label, calls, speed, f"{speed / full_speed:.1f}x", sum(fds) / len(fds),
-                     f"{min(fds):.1f}-{max(fds):.1f}", min(covered)])
+                     f"{min(fds):.1f}-{max(fds):.1f}", min(r["classes_covered"] for r in results)])
     return rows
 
 
@@ -138,7 +180,8 @@ def train_or_reuse(name: str, run_dir: Path, quick: bool) -> dict:
 def run(quick: bool = False, only: list[str] | None = None, pictures: Path | None = None,
         seeds: int | None = None, resume: Path | None = None) -> dict[str, str]:
     """Every experiment of `only` (default: all) trained into one folder (`resume`: continue the one of an earlier,
-    interrupted run: its finished experiments are not trained again), then the sampler table over `seeds` seeds."""
+    interrupted run: its finished experiments are not trained again), then the sampler table over `seeds` seeds (each
+    seed's result is kept in the folder's sampler_seeds.json and not drawn again)."""
     from lab.run.checkpoint import load_module
 
     chosen = [name for name in RUN_ORDER if not only or name in only]
@@ -148,8 +191,9 @@ def run(quick: bool = False, only: list[str] | None = None, pictures: Path | Non
     for name in chosen:
         run_dir = root / name
         m = train_or_reuse(name, run_dir, quick)
-        module, cfg = load_module(checkpoint_of(run_dir))
-        modules[name] = module, cfg
+        checkpoint = checkpoint_of(run_dir)
+        module, cfg = load_module(checkpoint)
+        modules[name] = module, cfg, checkpoint
         agreement = m.get("test/class_agreement")
         rows.append([EXPERIMENTS.index(name), name, int(cfg.trainer.max_epochs), m["test/fd"],
                      int(m["test/classes_covered"]), "-" if agreement is None else agreement,
@@ -177,14 +221,15 @@ def run(quick: bool = False, only: list[str] | None = None, pictures: Path | Non
             [f"| {' | '.join(some)} |", "|" + "---|" * len(some),
              "| " + " | ".join(f"![{g}](samples/{g}.png)" for g in some) + " |"])
     used_seeds = sampler_seeds(quick, seeds)
-    samplers = sampler_rows(modules, quick, used_seeds)
+    samplers = sampler_rows(modules, quick, used_seeds, SeedCache(root / "sampler_seeds.json"))
     if samplers:
         n = QUICK_SAMPLER_IMAGES if quick else SAMPLER_IMAGES
         blocks["generative/samplers"] = "\n".join([
             f"The trained ddpm_mnist5k and flow_mnist5k from the table above; each setting draws {n} samples on each "
             f"of the seeds {', '.join(map(str, used_seeds))} (the same for every setting), scored against the 500 "
             "test images. Fréchet distance: the mean over the seeds, and its range. Speed-up: images/s over the "
-            "first row's (the same U-Net in both models).", "",
+            "first row's (the same U-Net in both models). Each seed's draw is timed when it is made; `--resume` "
+            "takes seeds already drawn from the benchmark's folder.", "",
             table(["model", "sampler", "net calls per image", "sampling images/s", "speed-up",
                    "Fréchet distance (mean)", "range over seeds", "classes covered (fewest)"], samplers)])
     return blocks
