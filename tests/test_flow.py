@@ -64,6 +64,22 @@ def test_loss_regresses_onto_the_path_velocity():
     assert abs(float(module.loss(x1, None, torch.Generator().manual_seed(0))) - float((x1 - x0).pow(2).mean())) < 1e-6
 
 
+
+def test_logit_normal_training_times_gather_mid_path_and_a_bad_choice_is_refused():
+    g = torch.Generator().manual_seed(0)
+    uniform = tiny_flow().training_times(20_000, g)
+    logit_normal = tiny_flow(time_sampling="logit_normal").training_times(20_000, g)
+    for t in (uniform, logit_normal):
+        assert 0 < float(t.min()) and float(t.max()) < 1
+    assert abs(float(torch.logit(logit_normal).std()) - 1) < 0.02  # the logit is a standard normal
+    mid = lambda t: float(((t > 0.25) & (t < 0.75)).float().mean())  # noqa: E731
+    assert abs(mid(uniform) - 0.5) < 0.02 and abs(mid(logit_normal) - 0.7281) < 0.02  # P(|z| < logit(0.75))
+    module = tiny_flow(time_sampling="logit_normal")
+    module.net = Field(lambda x_t, t_in, labels: torch.zeros_like(x_t))
+    assert torch.isfinite(module.loss(torch.rand(4, 1, 8, 8), None, g))
+    with pytest.raises(LabError, match="unknown model.time_sampling 'beta'; choose one of uniform, logit_normal"):
+        tiny_flow(time_sampling="beta")
+
 @pytest.mark.parametrize("conditional", [False, True])
 def test_sample_contract(conditional):
     module = tiny_flow(conditional=conditional, guidance=2.0 if conditional else 1.0)
