@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="some experiments of a section (rl: ppo_cartpole, dqn_cartpole, sac_pendulum)")
     parser.add_argument("--resume", type=Path, metavar="DIR",
                         help="generative: continue the runs in DIR (the folder an earlier run printed); finished "
-                             "experiments there are not trained again")
+                             "experiments there are not trained again, nor sampler seeds drawn again")
     parser.add_argument("--write", action="store_true",
                         help="replace each measured table's block in the docs pages (docs/benchmarks.md, results.md)")
     parser.add_argument("--docs", default="docs", metavar="DIR", help="the docs folder --write writes into (docs)")
