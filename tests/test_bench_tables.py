@@ -8,6 +8,7 @@ import pytest
 
 from lab.bench import _docs, rl, rl_results, sections
 from lab.commands import bench
+from lab.errors import LabError
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -206,3 +207,7 @@ def test_generative_sampler_table_scores_each_seed_once_and_keeps_it_in_the_fold
     checkpoint.write_bytes(b"other weights")
     generative.sampler_rows(modules, False, [1], generative.SeedCache(cache_file))
     assert len(scored) == len(ddpm_rows)
+
+    cache_file.write_text('{"cut')  # a corrupt cache names itself and the fix
+    with pytest.raises(LabError, match="sampler_seeds.json is not readable JSON .*; delete it to draw every"):
+        generative.SeedCache(cache_file)

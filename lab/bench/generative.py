@@ -9,6 +9,7 @@ once per data set), not Inception: the numbers compare with each other, not with
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import tempfile
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 from lab.bench import table
+from lab.errors import LabError
 from lab.train import run_experiment
 
 DOC = "results.md"
@@ -104,15 +106,17 @@ class SeedCache:
     checkpoint (path, size, modification time), the sampler options, the seed and the number of images."""
 
     def __init__(self, path: Path | None) -> None:
-        import json
-
         self.path = path
-        self.entries = json.loads(path.read_text()) if path is not None and path.is_file() else {}
+        self.entries = {}
+        if path is not None and path.is_file():
+            try:
+                self.entries = json.loads(path.read_text())
+            except ValueError as error:
+                raise LabError(f"{path} is not readable JSON ({error}); delete it to draw every sampler seed "
+                               "again") from error
 
     @staticmethod
     def key(checkpoint: Path, options: dict, seed: int, n: int) -> str:
-        import json
-
         stat = checkpoint.stat()
         return json.dumps([str(checkpoint), stat.st_size, stat.st_mtime_ns, options, seed, n], sort_keys=True)
 
@@ -120,8 +124,6 @@ class SeedCache:
         return self.entries.get(key)
 
     def put(self, key: str, result: dict) -> None:
-        import json
-
         self.entries[key] = result
         if self.path is not None:
             self.path.write_text(json.dumps(self.entries, indent=1))
@@ -165,8 +167,6 @@ def sampler_rows(modules: dict, quick: bool, seeds: list[int], cache: SeedCache 
 def train_or_reuse(name: str, run_dir: Path, quick: bool) -> dict:
     """The metrics of `name`'s run in `run_dir`: a finished run there (metrics.json with a test FD) is reused, an
     interrupted one resumes from its last checkpoint, and a missing one is trained."""
-    import json
-
     finished = run_dir / "metrics.json"
     if finished.is_file() and "test/fd" in (metrics := json.loads(finished.read_text())):
         print(f"(reusing the finished run {run_dir})", flush=True)
