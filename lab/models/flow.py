@@ -3,9 +3,10 @@
 A path joins noise x_0 ~ N(0, I) to a data image x_1: x_t = (1 - t) x_0 + t x_1, t in [0, 1], whose velocity is
 x_1 - x_0. The net learns v(x_t, t) by regression on that velocity at a random t, uniform or logit-normal
 (`time_sampling`; logit-normal, sigmoid of a standard normal, puts more of the training at mid-path, Esser et al.
-2024); the minimiser is the velocity field whose flow carries the noise distribution onto the data. Sampling integrates dx/dt = v(x, t) from t = 0 to
-1 with `steps` equal steps of Euler's method (one net call a step) or Heun's (two calls, second order). The net's
-time input is 1000 t, the scale of a diffusion model's timesteps, which its sinusoidal embedding is built for.
+2024); the minimiser is the velocity field whose flow carries the noise distribution onto the data. Sampling
+integrates dx/dt = v(x, t) from t = 0 to 1 with `steps` equal steps of Euler's method (one net call a step) or
+Heun's (two calls, second order). The net's time input is 1000 t, the scale of a diffusion model's timesteps,
+which its sinusoidal embedding is built for.
 """
 
 from __future__ import annotations
